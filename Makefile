@@ -1,0 +1,42 @@
+# The two commands:  make lab  (open the course)   make test  (run everything CI runs)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=300 \
+         --nbval-sanitize-with tests/notebooks/sanitize.cfg
+
+.PHONY: lab test install lint release solutions clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+
+# Reinstalled whenever pyproject.toml changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lab: install
+	$(BIN)/jupyter lab notebooks/
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install lint
+	$(BIN)/attn-course release --check
+	$(BIN)/python -m pytest tests solutions notebooks $(NBVAL)
+
+# Maintainers: after editing solutions/, refresh their outputs and the student notebooks.
+solutions: install
+	$(BIN)/attn-course execute solutions/[0-9][0-9]_*.ipynb
+	$(BIN)/attn-course release
+
+release: install
+	$(BIN)/attn-course release
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Turning source notebooks into student notebooks, and grading what students hand in."""
