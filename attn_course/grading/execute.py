@@ -6,25 +6,35 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbformat import NotebookNode
+
+from attn_course.grading.release import serialize
 
 
-def execute_notebook(path: Path, *, timeout: int = 120, kernel_name: str = "python3") -> None:
-    """Run every cell of ``path`` top to bottom in a new kernel and write the outputs back.
+def run_notebook(
+    nb: NotebookNode, cwd: Path, *, timeout: int = 120, kernel_name: str = "python3"
+) -> NotebookNode:
+    """Run every cell of ``nb`` top to bottom in a new kernel started in ``cwd``; return ``nb``.
 
-    The kernel starts in the notebook's folder; widget state is stored so that the saved notebook
-    renders its widgets where no kernel runs. Raises ``nbclient.exceptions.CellExecutionError``
-    on the first failing cell (the file is then left unchanged).
+    Widget state is stored so that a saved notebook renders its widgets where no kernel runs.
+    Raises ``nbclient.exceptions.CellExecutionError`` on the first failing cell.
     """
-    path = Path(path)
-    nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
         timeout=timeout,
         kernel_name=kernel_name,
-        resources={"metadata": {"path": str(path.parent.resolve())}},
+        resources={"metadata": {"path": str(Path(cwd).resolve())}},
         store_widget_state=True,
     )
     client.execute()
     for cell in nb.cells:
         cell.metadata.pop("execution", None)  # per-run timestamps would churn the diff
-    path.write_text(nbformat.writes(nb, version=4).rstrip("\n") + "\n", encoding="utf-8")
+    return nb
+
+
+def execute_notebook(path: Path, *, timeout: int = 120, kernel_name: str = "python3") -> None:
+    """Run the notebook at ``path`` and write its outputs back (left unchanged if a cell fails)."""
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    run_notebook(nb, path.parent, timeout=timeout, kernel_name=kernel_name)
+    path.write_text(serialize(nb), encoding="utf-8")
