@@ -1,0 +1,241 @@
+"""Check for the warm-up exercise: a numerically stable softmax.
+
+    check_softmax(fn, *, seed=0)
+        fn(x, dim=-1) -> same shape and dtype as x, exp(x) / sum(exp(x)) along dim.
+
+The oracle is torch.softmax in float64.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import torch
+
+from attn_course.checks.core import Case, Check, CheckResult, FlagHint, Mistake
+from attn_course.device import tolerances
+
+__all__ = ["SOFTMAX_CHECK", "check_softmax"]
+
+
+def _softmax_oracle(x, dim=-1):
+    return torch.softmax(x.to(torch.float64), dim=dim).to(x.dtype)
+
+
+def _shape(shape) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def softmax_cases(seed: int = 0, *, device: str | torch.device = "cpu") -> list[Case]:
+    """Cases for softmax(x, dim), simple -> hard."""
+    g = torch.Generator().manual_seed(seed)
+    f64, f32 = torch.float64, torch.float32
+    specs = [
+        # name, shape, dtype, dim (None: not passed), offset, flags
+        ("1-D (6,) float64", (6,), f64, None, 0.0, ("1d",)),
+        ("2-D (3, 5) float64", (3, 5), f64, None, 0.0, ("2d",)),
+        ("2-D square (4, 4) float64", (4, 4), f64, None, 0.0, ("2d", "square")),
+        ("3-D (2, 3, 5) float32", (2, 3, 5), f32, -1, 0.0, ("3d", "float32")),
+        ("dim=0 on (4, 3) float64", (4, 3), f64, 0, 0.0, ("2d", "dim")),
+        ("dim=1 on (2, 5, 3) float64", (2, 5, 3), f64, 1, 0.0, ("3d", "dim")),
+        ("dim=-2 on (2, 3, 4, 5) float32", (2, 3, 4, 5), f32, -2, 0.0,
+         ("4d", "dim", "float32")),
+        ("large values ≈1e3 float64", (3, 5), f64, None, 1e3, ("2d", "large_logits")),
+        ("large values ≈1e2 float32", (3, 5), f32, None, 1e2,
+         ("2d", "large_logits", "float32")),
+        ("rows ≈+1e3 and ≈-1e3 float64", (4, 5), f64, None, "mixed",
+         ("2d", "large_logits")),
+        ("very negative values ≈-1e4 float64", (3, 5), f64, None, -1e4,
+         ("2d", "large_logits")),
+    ]
+    cases = []
+    for i, (name, shape, dtype, dim, offset, flags) in enumerate(specs):
+        x = torch.randn(*shape, generator=g, dtype=torch.float64) * 1.5
+        if offset == "mixed":
+            x = x + torch.tensor([1e3, -1e3, 1e3, -1e3], dtype=torch.float64)[:, None]
+        else:
+            x = x + offset
+        big = float(x.abs().max())
+        scale = max(1.0, big / 10)
+        atol, rtol = tolerances(dtype, device)
+        inputs = {"x": x.to(dtype=dtype, device=device)}
+        keywords: tuple[str, ...] = ()
+        if dim is not None:
+            inputs["dim"] = dim
+            keywords = ("dim",)
+        cases.append(
+            Case(
+                name=name,
+                inputs=inputs,
+                keywords=keywords,
+                shapes=(tuple(shape),),
+                tolerance=(atol * scale, rtol * scale),
+                description=f"x {_shape(shape)} {str(dtype).replace('torch.', '')}, "
+                f"dim={-1 if dim is None else dim}",
+                flags=frozenset(flags),
+                key=f"softmax:{seed}:{i}:{name}:{device}",
+                scale=scale,
+            )
+        )
+    return cases
+
+
+def _buggy_softmax(
+    x, dim=-1, *, force_dim=None, max_dim="same", stable=True, max_keepdim=True,
+    sum_keepdim=True, normalise=True,
+    global_max=False, all_elements=False, cast=None, inplace=False, log=False,
+):
+    d = dim if force_dim is None else force_dim
+    if inplace:
+        x.sub_(x.amax(dim=d, keepdim=True))
+        e = x.exp_()
+    else:
+        if global_max:
+            m = x.max()
+        elif not stable:
+            m = 0.0
+        elif max_dim == "same":
+            m = x.amax(dim=d, keepdim=max_keepdim)
+        else:
+            m = x.amax(dim=max_dim, keepdim=True)
+        e = torch.exp(x - m)
+    if all_elements:
+        out = e / e.sum()
+    elif normalise:
+        out = e / e.sum(dim=d, keepdim=sum_keepdim)
+    else:
+        out = e
+    if log:
+        out = torch.log(out)
+    if cast is not None:
+        out = out.to(cast)
+    return out
+
+
+_s = partial(partial, _buggy_softmax)
+
+SOFTMAX_MISTAKES: tuple[Mistake, ...] = (
+    Mistake(
+        "ignores_dim",
+        "the dim argument is ignored (always the last axis)",
+        "use dim everywhere: x.amax(dim=dim, keepdim=True) and e.sum(dim=dim, keepdim=True)",
+        (_s(force_dim=-1),),
+    ),
+    Mistake(
+        "wrong_axis",
+        "the softmax normalises over the wrong axis",
+        "normalise along dim: e / e.sum(dim=dim, keepdim=True)",
+        (_s(force_dim=0), _s(force_dim=-2), _s(all_elements=True),
+         _s(all_elements=True, global_max=True)),
+    ),
+    Mistake(
+        "max_wrong_dim",
+        "the max is taken over a different dim than the sum",
+        "subtract the max along the same dim: x - x.amax(dim=dim, keepdim=True)",
+        (_s(max_dim=-1),),
+    ),
+    Mistake(
+        "unstable",
+        "the softmax is numerically unstable: exp overflows (or underflows) for large values",
+        "subtract the max first: e = torch.exp(x - x.amax(dim=dim, keepdim=True))",
+        (_s(stable=False),),
+    ),
+    Mistake(
+        "global_max",
+        "the max is taken over the whole tensor, so rows far below it underflow to 0/0",
+        "subtract the max along dim: x.amax(dim=dim, keepdim=True)",
+        (_s(global_max=True),),
+    ),
+    Mistake(
+        "not_normalised",
+        "the result is exp(x) without dividing by the sum",
+        "divide by the sum along dim: e / e.sum(dim=dim, keepdim=True)",
+        (_s(normalise=False), _s(normalise=False, stable=False)),
+    ),
+    Mistake(
+        "missing_keepdim",
+        "keepdim=True is missing, so the max / sum broadcast against the wrong axis",
+        "keep the reduced dim: x.amax(dim=dim, keepdim=True), e.sum(dim=dim, keepdim=True)",
+        (_s(sum_keepdim=False), _s(max_keepdim=False), _s(max_keepdim=False, sum_keepdim=False)),
+    ),
+    Mistake(
+        "log_softmax",
+        "the result is the log of the softmax",
+        "return the probabilities themselves, not their log",
+        (_s(log=True),),
+    ),
+    Mistake(
+        "inplace_input",
+        "x is modified in place (x -= …, x.exp_())",
+        "compute new tensors (x = x - m, e = torch.exp(x)); never change the input",
+        (_s(inplace=True),),
+    ),
+    Mistake(
+        "dtype_change",
+        "the result comes back in another dtype",
+        "your float64 inputs came back as float32: avoid torch.tensor(...) / .float(); keep "
+        "the input's dtype",
+        (_s(cast=torch.float32),),
+    ),
+)
+
+
+def _softmax_explain(records, cases, oracle, results) -> list[str]:
+    for i, r in enumerate(results):
+        if r.passed:
+            continue
+        rec, case = records[i], cases[i]
+        v = rec.value
+        if rec.status != "returned" or v is None or v.kind != "tensor" or v.data is None:
+            continue
+        y = v.data
+        if y.shape != tuple(case.shapes[0]) or not np.isfinite(y).all():
+            continue
+        dim = case.inputs.get("dim", -1)
+        sums = y.sum(axis=dim)
+        if np.abs(sums - 1).max() > 1e-4:
+            for other in range(-y.ndim, 0):
+                if other != dim % y.ndim - y.ndim and np.abs(y.sum(axis=other) - 1).max() < 1e-6:
+                    return [f"your output sums to 1 along dim={other}, but this case asks for "
+                            f"dim={dim}"]
+            return [f"your output does not sum to 1 along dim={dim} (sums from "
+                    f"{sums.min():.4g} to {sums.max():.4g})"]
+        return []
+    return []
+
+
+def _float_dtype_hint(output: str, got: str, want: str) -> str:
+    if want == "torch.float64" and got == "torch.float32":
+        return "your float64 inputs came back as float32: avoid torch.tensor(...) / .float()"
+    return f"keep the input's dtype ({want.replace('torch.', '')})"
+
+
+SOFTMAX_CHECK = Check(
+    "softmax",
+    outputs=("result",),
+    signature="def softmax(x, dim=-1): ... return result  # same shape as x",
+    make_cases=softmax_cases,
+    oracle=_softmax_oracle,
+    mistakes=SOFTMAX_MISTAKES,
+    flag_hints=(
+        FlagHint(frozenset({"dim"}),
+                 "it fails only when dim is not the last axis: use dim in every reduction, "
+                 "with keepdim=True"),
+        FlagHint(frozenset({"large_logits"}),
+                 "it fails only for large values: subtract the max along dim before exp"),
+        FlagHint(frozenset({"square"}),
+                 "it fails only for a square input: a reduction without keepdim=True "
+                 "broadcasts against the wrong axis"),
+        FlagHint(frozenset({"float32"}),
+                 "it fails only for float32 inputs: don't hard-code dtypes"),
+    ),
+    explain=_softmax_explain,
+    dtype_hint=_float_dtype_hint,
+)
+
+
+def check_softmax(fn, *, seed: int = 0) -> CheckResult:
+    """Check `fn(x, dim=-1)`: a numerically stable softmax over `dim`, same dtype as x."""
+    __tracebackhide__ = True
+    return SOFTMAX_CHECK.check(fn, seed=seed)
