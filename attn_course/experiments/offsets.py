@@ -1,0 +1,260 @@
+"""Multi-offset recall: a toy task on which attention heads specialise.
+
+Every position t of a random token sequence must output the tokens at t-1, t-2, t-3 and t-4,
+with four softmax readouts reading the same vector. One causal attention layer has to fetch four
+positions at once: a single head blends them into one average (about 77% token accuracy), while
+four or more heads each lock onto one offset and reach 100% within a few hundred steps.
+
+    >>> model, history = train(d_model=64, num_heads=4, steps=1000, seed=0)   # ~15 s on 2 cores
+    >>> history.final["token_accuracy"]                                        # ~1.0
+    >>> model = pretrained(64, 4)            # the same run, shipped with the course
+    >>> logits, weights = model(tokens, return_weights=True)   # (B, T, 4, V), (B, H, T, T)
+
+Data is generated from a seed; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from attn_course.reference.attention import causal_mask
+from attn_course.reference.mha import MultiHeadSelfAttention, divisors
+
+VOCAB = 16  # tokens 0..15, shown as letters a..p
+SEQ_LEN = 24  # training length; shorter sequences work too (positions are learned)
+OFFSETS = (1, 2, 3, 4)  # position t must recall the tokens at t-1, t-2, t-3, t-4
+IGNORE = -100  # target where t - offset < 0 (nothing to recall)
+LETTERS = "abcdefghijklmnop"
+D_MODELS = (32, 64)  # the widths with shipped weights, for every divisor as head count
+
+
+def make_batch(
+    batch_size: int, seq_len: int = SEQ_LEN, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Uniform random tokens (B, T) and their targets (B, T, len(OFFSETS)), IGNORE where t < k."""
+    tokens = torch.randint(0, VOCAB, (batch_size, seq_len), generator=generator)  # (B, T)
+    return tokens, offset_targets(tokens)
+
+
+def offset_targets(tokens: torch.Tensor) -> torch.Tensor:
+    """(B, T) tokens -> (B, T, K) targets: targets[b, t, i] = tokens[b, t - OFFSETS[i]]."""
+    B, T = tokens.shape
+    targets = torch.full((B, T, len(OFFSETS)), IGNORE, dtype=torch.long)
+    for i, k in enumerate(OFFSETS):
+        targets[:, k:, i] = tokens[:, : T - k]
+    return targets
+
+
+def encode(text: str) -> torch.Tensor:
+    """'abca' -> tensor([[0, 1, 2, 0]]), shape (1, T); letters a..p only."""
+    bad = sorted(set(text) - set(LETTERS))
+    if bad:
+        raise ValueError(f"the task's tokens are the letters {LETTERS!r}; got {bad} in {text!r}.")
+    return torch.tensor([[LETTERS.index(c) for c in text]])
+
+
+class OffsetRecallModel(nn.Module):
+    """Embeddings -> one causal MultiHeadSelfAttention -> MLP -> one readout per offset.
+
+    forward(tokens (B, T), causal=True, return_weights=False) -> logits (B, T, K, VOCAB),
+        or (logits, weights (B, H, T, T)) when return_weights=True.
+    """
+
+    def __init__(self, d_model: int, num_heads: int, seq_len: int = SEQ_LEN, mlp_ratio: int = 4):
+        super().__init__()
+        self.d_model, self.num_heads, self.seq_len = d_model, num_heads, seq_len
+        self.tok_emb = nn.Embedding(VOCAB, d_model)
+        self.pos_emb = nn.Embedding(seq_len, d_model)
+        self.ln_attn = nn.LayerNorm(d_model)
+        self.attn = MultiHeadSelfAttention(d_model, num_heads)
+        self.ln_mlp = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(
+            nn.Linear(d_model, mlp_ratio * d_model),
+            nn.GELU(),
+            nn.Linear(mlp_ratio * d_model, d_model),
+        )
+        self.ln_out = nn.LayerNorm(d_model)
+        self.readout = nn.Linear(d_model, len(OFFSETS) * VOCAB)
+
+    def forward(
+        self, tokens: torch.Tensor, causal: bool = True, return_weights: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        B, T = tokens.shape
+        if T > self.seq_len:
+            raise ValueError(f"sequences can be at most {self.seq_len} tokens long, got T={T}.")
+        pos = torch.arange(T, device=tokens.device)
+        x = self.tok_emb(tokens) + self.pos_emb(pos)  # (B, T, d_model)
+        mask = causal_mask(T, device=tokens.device) if causal else None  # (T, T)
+        a = self.attn(self.ln_attn(x), mask=mask, return_weights=return_weights)
+        a, weights = a if return_weights else (a, None)
+        x = x + a  # (B, T, d_model)
+        x = x + self.mlp(self.ln_mlp(x))  # (B, T, d_model)
+        logits = self.readout(self.ln_out(x)).view(B, T, len(OFFSETS), VOCAB)  # (B, T, K, V)
+        return (logits, weights) if return_weights else logits
+
+
+def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over every (position, offset) with a target."""
+    return F.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1), ignore_index=IGNORE)
+
+
+@torch.no_grad()
+def evaluate(model: OffsetRecallModel, n: int = 1024, seed: int = 1234) -> dict[str, float]:
+    """Accuracy on n fresh seeded sequences.
+
+    token_accuracy: fraction of (position, offset) targets predicted right;
+    all_correct:    fraction of positions t >= max(OFFSETS) with all offsets right;
+    offset_k:       token accuracy for offset k alone.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    tokens, targets = make_batch(n, model.seq_len, torch.Generator().manual_seed(seed))
+    pred = model(tokens.to(device)).argmax(-1).cpu()  # (n, T, K)
+    model.train(was_training)
+    valid = targets != IGNORE
+    right = (pred == targets) & valid
+    result = {
+        "token_accuracy": right.sum().item() / valid.sum().item(),
+        "all_correct": right[:, max(OFFSETS) :].all(-1).float().mean().item(),
+    }
+    for i, k in enumerate(OFFSETS):
+        result[f"offset_{k}"] = right[..., i].sum().item() / valid[..., i].sum().item()
+    return result
+
+
+@dataclass
+class History:
+    """What `train` measured: loss every step, evaluations every `eval_every` steps."""
+
+    d_model: int
+    num_heads: int
+    seed: int
+    steps: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    token_accuracy: list[float] = field(default_factory=list)
+    final: dict[str, float] = field(default_factory=dict)
+
+    def steps_to(self, accuracy: float) -> int | None:
+        """First evaluated step reaching `accuracy`, or None if never."""
+        pairs = zip(self.eval_steps, self.token_accuracy, strict=True)
+        return next((s for s, a in pairs if a >= accuracy), None)
+
+
+def build_model(d_model: int, num_heads: int, seed: int = 0) -> OffsetRecallModel:
+    """A freshly initialised model; the global random state is left untouched."""
+    if d_model % num_heads != 0:
+        raise ValueError(
+            f"d_model={d_model} is not divisible by num_heads={num_heads}; "
+            f"pick num_heads among {divisors(d_model)}."
+        )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return OffsetRecallModel(d_model, num_heads)
+
+
+def train(
+    d_model: int = 64,
+    num_heads: int = 4,
+    steps: int = 1000,
+    seed: int = 0,
+    progress: bool = True,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    eval_every: int = 50,
+    device: str | torch.device = "cpu",
+) -> tuple[OffsetRecallModel, History]:
+    """Train on fresh random batches (AdamW, one-cycle lr); returns (eval-mode model, history)."""
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}.")
+    model = build_model(d_model, num_heads, seed).to(device)
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    history = History(d_model, num_heads, seed)
+    bar = tqdm(
+        range(1, steps + 1), desc=f"d_model={d_model}, {num_heads} heads", disable=not progress
+    )
+    for step in bar:
+        tokens, targets = make_batch(batch_size, generator=gen)
+        loss = loss_fn(model(tokens.to(device)), targets.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        history.steps.append(step)
+        history.loss.append(loss.item())
+        if step % eval_every == 0 or step == steps:
+            acc = evaluate(model, n=256)["token_accuracy"]
+            history.eval_steps.append(step)
+            history.token_accuracy.append(acc)
+            bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{acc:.1%}")
+    model.eval()
+    history.final = evaluate(model)
+    return model, history
+
+
+def weights_file(d_model: int, num_heads: int) -> str:
+    return f"offsets_d{d_model}_h{num_heads}.pt"
+
+
+def _data_path(d_model: int, num_heads: int):
+    return resources.files("attn_course").joinpath("data", weights_file(d_model, num_heads))
+
+
+def save_pretrained(model: OffsetRecallModel, history: History, directory) -> str:
+    """Write the model's float32 state_dict and its final scores; returns the file name."""
+    name = weights_file(model.d_model, model.num_heads)
+    state = {k: v.detach().to("cpu", torch.float32).clone() for k, v in model.state_dict().items()}
+    payload = {
+        "d_model": model.d_model,
+        "num_heads": model.num_heads,
+        "seq_len": model.seq_len,
+        "seed": history.seed,
+        "steps": history.steps[-1] if history.steps else 0,
+        "final": dict(history.final),
+        "state_dict": state,
+    }
+    torch.save(payload, f"{directory}/{name}")
+    return name
+
+
+def pretrained_configs() -> list[tuple[int, int]]:
+    """(d_model, num_heads) pairs with shipped weights."""
+    return [(d, h) for d in D_MODELS for h in divisors(d) if _data_path(d, h).is_file()]
+
+
+def load_payload(d_model: int, num_heads: int) -> dict:
+    """The saved file as a dict: config, `final` scores and `state_dict`."""
+    path = _data_path(d_model, num_heads)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no trained weights for d_model={d_model}, num_heads={num_heads}; shipped: "
+            f"{pretrained_configs()}. Train one with train({d_model}, {num_heads})."
+        )
+    with path.open("rb") as f:
+        return torch.load(f, map_location="cpu", weights_only=True)
+
+
+def pretrained(d_model: int = 64, num_heads: int = 4) -> OffsetRecallModel:
+    """The shipped model trained with `train(d_model, num_heads)`, in eval mode."""
+    payload = load_payload(d_model, num_heads)
+    model = OffsetRecallModel(d_model, num_heads, seq_len=payload["seq_len"])
+    model.load_state_dict(payload["state_dict"])
+    return model.eval()
+
+
+def argmax_offsets(weights: torch.Tensor) -> list[int]:
+    """(H, T, T) or (1, H, T, T) weights -> each head's most frequent argmax offset t - s."""
+    w = weights[0] if weights.dim() == 4 else weights  # (H, T, T)
+    T = w.shape[-1]
+    start = min(max(OFFSETS), T - 1)
+    offsets = torch.arange(T)[start:].view(1, -1) - w[:, start:].argmax(-1)  # (H, T - start)
+    return [int(o.mode().values) for o in offsets]
