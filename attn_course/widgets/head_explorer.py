@@ -179,7 +179,7 @@ def draw_heads(
     ax.set_xticks([])
     ax.set_yticks([])
     cell_pt = cell * 72
-    head_titles = head_titles or [f"head {i + 1}" for i in range(H)]
+    head_titles = head_titles or [f"head {i}" for i in range(H)]  # tensor index
     title_font = min(9.0, 0.7 * title_rows * cell_pt)
     for r in range(rows):
         heads = range(r * cols, min(H, (r + 1) * cols))
@@ -340,7 +340,7 @@ class HeadExplorer(widgets.VBox):
         offsets = argmax_offsets(self.attention)
         name = "head " if num_heads <= 16 else ""  # short titles keep many heads fast to draw
         head_titles = [
-            f"{name}{i + 1}: t{-o:+d}" if o else f"{name}{i + 1}: t" for i, o in enumerate(offsets)
+            f"{name}{i}: t{-o:+d}" if o else f"{name}{i}: t" for i, o in enumerate(offsets)
         ]
         title = (
             f"{num_heads} head{'s' if num_heads > 1 else ''} of dimension {d_model // num_heads}, "
