@@ -7,12 +7,29 @@ from attn_course.reference.attention import (
     scaled_dot_product_attention,
     softmax,
 )
+from attn_course.reference.mha import (
+    MultiHeadSelfAttention,
+    copy_to_torch,
+    divisors,
+    from_torch,
+    merge_heads,
+    split_heads,
+)
+from attn_course.reference.positional import sinusoidal_positional_encoding
+from attn_course.reference.self_attention import SelfAttention
 
 __all__ = [
+    "MultiHeadSelfAttention",
+    "SelfAttention",
     "causal_mask",
+    "copy_to_torch",
+    "divisors",
+    "from_torch",
     "key_padding_mask",
+    "merge_heads",
     "padding_mask",
     "scaled_dot_product_attention",
+    "sinusoidal_positional_encoding",
     "softmax",
+    "split_heads",
 ]
-from attn_course.reference.mha import *  # noqa: E402, F403  (names in mha.__all__)

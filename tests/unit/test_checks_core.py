@@ -259,4 +259,6 @@ def test_a_new_check_built_from_the_core():
 def test_registry_lists_every_check():
     from attn_course.checks import CHECKS
 
-    assert set(CHECKS) == {"softmax", "scaled_dot_product_attention", "causal_mask"}
+    assert set(CHECKS) == {"softmax", "scaled_dot_product_attention", "causal_mask",
+                           "SelfAttention", "sinusoidal_positional_encoding", "split_heads",
+                           "merge_heads", "MultiHeadSelfAttention"}
