@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=300 \
          --nbval-sanitize-with tests/notebooks/sanitize.cfg
 
-.PHONY: lab test install lint release solutions clean
+.PHONY: lab test install lint release solutions screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: install lint
 solutions: install
 	$(BIN)/attn-course execute solutions/[0-9][0-9]_*.ipynb
 	$(BIN)/attn-course release
+
+# The README's pictures: the browser tests, saving what a student sees into docs/screenshots/.
+screenshots: install
+	ATTN_COURSE_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/ui -q
 
 release: install
 	$(BIN)/attn-course release
