@@ -55,6 +55,133 @@ def _cmd_execute(args: argparse.Namespace) -> int:
     return status
 
 
+def _settings(args: argparse.Namespace, protected: list[str]):
+    from attn_course.grading.sandbox import Limits, parse_size
+    from attn_course.grading.settings import Settings
+
+    return Settings(
+        cell_timeout=args.timeout,
+        submission_timeout=args.submission_timeout,
+        limits=Limits(memory=parse_size(args.memory_limit),
+                      cpu_seconds=int(args.submission_timeout) + 60),
+        sandbox=args.sandbox,
+        max_bytes=parse_size(getattr(args, "max_submission_size", "64M")),
+        protected=tuple(protected),
+    )
+
+
+def _misuse(command: str, message: str) -> int:
+    print(f"attn-course {command}: {message}", file=sys.stderr)
+    return 2
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from attn_course.grading import manual
+    from attn_course.grading.results import Store
+    from attn_course.grading.source import SourceError, load_source
+
+    if args.jobs < 1 or args.timeout <= 0 or args.submission_timeout <= 0:
+        return _misuse("grade", "--jobs, --timeout and --submission-timeout must be positive")
+    try:
+        assignment = load_source(args.source)
+    except SourceError as exc:
+        return _misuse("grade", str(exc))
+    store = Store(Path(args.out))
+    try:
+        store.prepare()
+    except OSError as exc:
+        return _misuse("grade", f"cannot write to the output folder {args.out}: {exc}")
+    try:
+        settings = _settings(args, [args.source, args.out, *args.submissions])
+    except ValueError as exc:
+        return _misuse("grade", str(exc))
+    scores = {}
+    try:
+        for path in args.manual_scores or []:
+            for sub, items in manual.read_scores(Path(path), assignment).items():
+                scores.setdefault(sub, {}).update(items)
+    except manual.ManualScoresError as exc:
+        return _misuse("grade", str(exc))
+    from attn_course.grading.batch import discover, grade_batch
+    from attn_course.grading.reports import summary, write_reports
+    from attn_course.grading.sandbox import Sandbox
+
+    files, warnings = discover(args.submissions)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.submissions and not files:
+        return _misuse("grade", "no submission found in " + " ".join(args.submissions))
+    if scores:
+        manual.store_scores(store.outdir, scores)
+        print(f"merged {sum(len(v) for v in scores.values())} manual score(s)")
+    if files:
+        try:
+            warning = Sandbox(settings.limits, mode=settings.sandbox).warning
+        except RuntimeError as exc:
+            return _misuse("grade", str(exc))
+        if warning:
+            bar = "!" * 78
+            print(f"{bar}\nWARNING: {warning}.\n{bar}", file=sys.stderr)
+        try:
+            report = grade_batch(assignment, files, store.outdir, settings, jobs=args.jobs,
+                                 force=args.force, progress=not args.quiet)
+        except KeyboardInterrupt:
+            print("\nInterrupted. The submissions graded so far are kept in "
+                  f"{args.out}/results; run the same command again to resume.", file=sys.stderr)
+            return 130
+        results = report.results
+        print(f"Graded {len(report.graded)}, reused {len(report.cached)} earlier result(s)"
+              + (f", skipped {len(report.busy)} being graded by another grader"
+                 if report.busy else "") + f" in {report.seconds:.1f} s.")
+        stale = report.stale
+    else:
+        results, stale = write_reports(store, assignment)
+        if not args.manual_scores:
+            print(f"No submissions named: reports rebuilt from the {len(results)} result(s) "
+                  f"stored in {args.out}.")
+    if stale:
+        print(f"note: {stale} result(s) in {args.out} were graded against another version of "
+              "the source and are left out; grade those submissions again.")
+    broken = [r for r in results if r.status == "grader_error"]
+    if broken:
+        print(f"warning: the grader itself failed on {len(broken)} submission(s), e.g. "
+              f"{broken[0].submission}: {broken[0].message[:300]}\nThese are retried when the "
+              "same command runs again.", file=sys.stderr)
+    print(summary(assignment, results))
+    print(f"Wrote {store.outdir / 'grades.csv'}, grades.json, feedback/ and manual/.")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from attn_course.grading.selfcheck import check_notebook, default_source
+    from attn_course.grading.source import SourceError
+
+    notebook = Path(args.notebook)
+    if not notebook.is_file():
+        return _misuse("check", f"no such notebook: {notebook}")
+    source = Path(args.source) if args.source else default_source(notebook)
+    if source is not None and not source.is_file():
+        return _misuse("check", f"no such source notebook: {source}")
+    try:
+        settings = _settings(args, [str(source)] if source else [])
+        print(check_notebook(notebook, source, settings))
+    except (SourceError, ValueError, RuntimeError) as exc:
+        return _misuse("check", str(exc))
+    return 0
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timeout", type=float, default=60,
+                        help="seconds per cell (default 60)")
+    parser.add_argument("--submission-timeout", type=float, default=600,
+                        help="seconds per notebook in all (default 600)")
+    parser.add_argument("--memory-limit", default="4G",
+                        help="address-space limit of the kernel, e.g. 2G (default 4G)")
+    parser.add_argument("--sandbox", choices=["auto", "bwrap", "rlimits"], default="auto",
+                        help="bwrap: require the bubblewrap sandbox; rlimits: resource limits "
+                             "only; auto (default): bwrap where it works")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="attn-course",
@@ -82,6 +209,32 @@ def build_parser() -> argparse.ArgumentParser:
     execute.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
     execute.add_argument("--timeout", type=int, default=120, help="seconds per cell (default 120)")
     execute.set_defaults(run=_cmd_execute)
+
+    grade = commands.add_parser(
+        "grade", help="grade submissions against a source notebook, each in its own sandbox"
+    )
+    grade.add_argument("submissions", nargs="*", metavar="SUBMISSION_OR_DIR",
+                       help="notebooks, or folders searched for *.ipynb")
+    grade.add_argument("--source", required=True, help="the source notebook (solutions/NN_*.ipynb)")
+    grade.add_argument("--out", required=True, metavar="OUTDIR", help="where results go")
+    grade.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel")
+    _add_run_options(grade)
+    grade.add_argument("--max-submission-size", default="64M",
+                       help="larger files are not graded (default 64M)")
+    grade.add_argument("--force", action="store_true",
+                       help="grade again even when a result for the same file exists")
+    grade.add_argument("--manual-scores", action="append", metavar="CSV",
+                       help="merge hand-given scores (columns submission,grade_id,score)")
+    grade.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    grade.set_defaults(run=_cmd_grade)
+
+    check = commands.add_parser(
+        "check", help="run your notebook as the grader would (public tests) and see the score"
+    )
+    check.add_argument("notebook", metavar="NOTEBOOK")
+    check.add_argument("--source", help="source notebook (default: the course's solutions/NN_*)")
+    _add_run_options(check)
+    check.set_defaults(run=_cmd_check)
     return parser
 
 

@@ -1304,8 +1304,10 @@ def _grid(arr: np.ndarray) -> list[str]:
 def _compare_data(
     name: str, got: np.ndarray | None, want: np.ndarray | None, tol: tuple[float, float]
 ) -> list[Problem]:
-    if got is None or want is None:
+    if want is None:
         return []
+    if got is None:  # e.g. an array of strings or objects, or a record stripped of its values
+        return [Problem("values", f"{name} holds no numbers that can be compared", name)]
     atol, rtol = tol
     g = got.astype(np.float64)
     w = want.astype(np.float64)

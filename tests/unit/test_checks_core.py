@@ -262,3 +262,14 @@ def test_registry_lists_every_check():
     assert set(CHECKS) == {"softmax", "scaled_dot_product_attention", "causal_mask",
                            "SelfAttention", "sinusoidal_positional_encoding", "split_heads",
                            "merge_heads", "MultiHeadSelfAttention"}
+
+
+def test_a_record_stripped_of_its_values_fails():
+    cases = SDPA_CHECK.cases()
+    dicts = [r.to_dict() for r in SDPA_CHECK.run(scaled_dot_product_attention, cases)]
+    for d in dicts:
+        for item in d["value"]["items"]:
+            item["data"] = None  # forged: right shapes and dtypes, no numbers
+    verdict = SDPA_CHECK.judge([Record.from_dict(d) for d in dicts], cases)
+    assert not verdict.passed
+    assert "no numbers" in verdict.message

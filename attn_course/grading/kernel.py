@@ -1,0 +1,235 @@
+"""One kernel in a sandbox, and running cells in it with timeouts (jupyter_client, ipc transport).
+
+Cells are sent one at a time. Only what grading needs is kept: the reply's status and the
+error's name, value and traceback (capped). Outputs are discarded as they arrive, and no message
+larger than `MAX_MESSAGE_BYTES` is accepted, so a flood of output cannot exhaust the grader.
+A cell that runs past its timeout is interrupted (an ``interrupt_request`` message); if the
+kernel does not come back within `GRACE_SECONDS` it is killed.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Empty
+
+import zmq
+from jupyter_client import KernelManager
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from traitlets import Any
+
+from attn_course.grading.sandbox import Sandbox
+
+MAX_MESSAGE_BYTES = 64 * 2**20
+MAX_TEXT = 4000
+GRACE_SECONDS = 5.0
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+# Set by the batch on Ctrl-C: every kernel stops at once (grading threads see no signal).
+STOP = threading.Event()
+
+
+class KernelStartError(RuntimeError):
+    """The kernel did not start: a problem of the grading machine, not of the submission."""
+
+
+class Stopped(BaseException):
+    """Grading was interrupted (not an outcome of the submission: nothing is recorded)."""
+
+
+@dataclass
+class CellRun:
+    """What happened to one cell. status: "ok", "error", "timeout", "died"."""
+
+    status: str
+    ename: str = ""
+    evalue: str = ""
+    traceback: str = ""
+    seconds: float = 0.0
+    killed: bool = False
+
+    def error_text(self) -> str:
+        if self.status == "ok":
+            return ""
+        if self.status == "timeout":
+            return "the cell ran past its time limit and was stopped"
+        if self.status == "died":
+            return "the kernel died while running this cell (exit, crash or out of memory)"
+        text = f"{self.ename}: {self.evalue}" if self.evalue else self.ename
+        return text[:MAX_TEXT]
+
+
+def _clean(text: str) -> str:
+    return _ANSI.sub("", text)[:MAX_TEXT]
+
+
+class _OneSpec(KernelSpecManager):
+    """A kernel spec manager that knows exactly one spec: the sandboxed kernel."""
+
+    def __init__(self, spec: KernelSpec, **kwargs):
+        super().__init__(**kwargs)
+        self._spec = spec
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        return self._spec
+
+
+class _SandboxKernelManager(KernelManager):
+    """Writes the connection file where the sandbox can read it, owned by its user."""
+
+    sandbox = Any()
+
+    def write_connection_file(self, **kwargs) -> None:
+        super().write_connection_file(**kwargs)
+        self.sandbox.chown(Path(self.connection_file))
+
+
+class Kernel:
+    """A started kernel in `sandbox`: `run(code, timeout)` cell by cell, then `shutdown()`."""
+
+    def __init__(self, sandbox: Sandbox, *, startup_timeout: float = 90):
+        self.sandbox = sandbox
+        self.ctx = zmq.Context()
+        self.ctx.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        io = sandbox.io
+        command = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                   "--HistoryManager.enabled=False", "--IPKernelApp.log_level=ERROR"]
+        spec = KernelSpec(argv=sandbox.argv(command), display_name="sandbox",
+                          language="python", interrupt_mode="message", env={})
+        self.km = _SandboxKernelManager(
+            sandbox=sandbox, kernel_name="sandbox", kernel_spec_manager=_OneSpec(spec),
+            transport="ipc", ip=str(io / "kernel"), connection_file=str(io / "kernel.json"),
+            context=self.ctx,
+        )
+        self.kc = None
+        cwd = sandbox.home if sandbox.mode != "bwrap" else sandbox.root
+        try:
+            with open(sandbox.log, "ab") as log:
+                self.km.start_kernel(stdout=subprocess.DEVNULL, stderr=log,
+                                     env=sandbox.environment(), cwd=str(cwd))
+            self.kc = self.km.client(context=self.ctx)
+            self.kc.start_channels()
+            self.kc.wait_for_ready(timeout=startup_timeout)
+        except Exception as exc:
+            tail = self._log_tail()
+            self.shutdown()
+            raise KernelStartError(f"the kernel did not start: {exc}. {tail}".strip()) from None
+
+    def _log_tail(self) -> str:
+        try:
+            text = self.sandbox.log.read_bytes()[-1500:].decode(errors="replace").strip()
+        except OSError:
+            return ""
+        return f"Kernel log: {text}" if text else ""
+
+    def alive(self) -> bool:
+        try:
+            return bool(self.km.is_alive())
+        except Exception:
+            return False
+
+    def run(self, code: str, timeout: float) -> CellRun:
+        """Run one cell; never raises for anything the kernel or the code does."""
+        start = time.monotonic()
+        kc = self.kc
+        try:
+            msg_id = kc.execute(code, store_history=False, allow_stdin=False,
+                                stop_on_error=False)
+        except Exception:
+            return CellRun("died")
+        deadline = start + max(timeout, 0.1)
+        poller = zmq.Poller()
+        poller.register(kc.iopub_channel.socket, zmq.POLLIN)
+        poller.register(kc.shell_channel.socket, zmq.POLLIN)
+        reply: dict | None = None
+        reply_at = 0.0
+        idle = False
+        error: dict = {}
+        interrupted_at: float | None = None
+        last_alive_check = start
+        while True:
+            if STOP.is_set():
+                self.kill()
+                raise Stopped()
+            now = time.monotonic()
+            if reply is not None and (idle or now > reply_at + 2.0):
+                break
+            if interrupted_at is None and now > deadline:
+                try:
+                    self.km.interrupt_kernel()
+                except Exception:
+                    pass
+                interrupted_at = now
+            if interrupted_at is not None and now > interrupted_at + GRACE_SECONDS:
+                self.kill()
+                return CellRun("timeout", seconds=now - start, killed=True)
+            if now - last_alive_check > 1.0:
+                last_alive_check = now
+                if not self.alive():
+                    return CellRun("died", seconds=now - start, killed=True)
+            try:
+                ready = dict(poller.poll(200))
+            except zmq.ZMQError:
+                ready = {}
+            if kc.iopub_channel.socket in ready:
+                for msg in self._drain(kc.iopub_channel):
+                    if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                        continue
+                    kind, content = msg.get("msg_type"), msg.get("content", {})
+                    if kind == "error":
+                        error = content
+                    elif kind == "status" and content.get("execution_state") == "idle":
+                        idle = True
+            if kc.shell_channel.socket in ready:
+                for msg in self._drain(kc.shell_channel):
+                    if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                        reply, reply_at = msg.get("content", {}), time.monotonic()
+        seconds = time.monotonic() - start
+        if interrupted_at is not None:
+            return CellRun("timeout", seconds=seconds)
+        if reply.get("status") == "ok":
+            return CellRun("ok", seconds=seconds)
+        info = reply if reply.get("ename") else error
+        tb = info.get("traceback", [])
+        tb = "\n".join(str(t) for t in tb) if isinstance(tb, list) else str(tb)
+        return CellRun("error", _clean(str(info.get("ename", "Error"))),
+                       _clean(str(info.get("evalue", ""))), _clean(tb[-MAX_TEXT:]), seconds)
+
+    @staticmethod
+    def _drain(channel) -> list[dict]:
+        out = []
+        for _ in range(1000):
+            try:
+                out.append(channel.get_msg(timeout=0))
+            except Empty:
+                break
+            except Exception:  # an undecodable message: skip it
+                continue
+        return out
+
+    def kill(self) -> None:
+        try:
+            self.km.shutdown_kernel(now=True)
+        except Exception:
+            pass
+
+    def shutdown(self) -> None:
+        """Kill the kernel and everything in its sandbox; release sockets."""
+        if self.kc is not None:
+            try:
+                self.kc.stop_channels()
+            except Exception:
+                pass
+            self.kc = None
+        self.kill()
+        try:
+            self.km.cleanup_resources()
+        except Exception:
+            pass
+        self.ctx.destroy(linger=0)

@@ -1,0 +1,167 @@
+"""Per-submission results on disk: written atomically, keyed by content, locked while graded.
+
+    OUTDIR/results/<submission>.json   one file per submission, replaced atomically
+    OUTDIR/.locks/<submission>.lock    held (fcntl) by the grader working on that submission
+
+A result is reused when the submission's SHA-256 and the source's SHA-256 are unchanged, so a
+rerun resumes where a killed run stopped, and two graders sharing an OUTDIR never grade the same
+submission at once nor leave a half-written file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from attn_course import __version__
+
+FORMAT = 1
+
+
+@dataclass
+class ItemResult:
+    """One graded item of one submission. score is None while a manual item awaits grading."""
+
+    grade_id: str
+    kind: str
+    max_score: float
+    score: float | None
+    status: str
+    message: str = ""
+    error: str = ""
+
+
+@dataclass
+class SubmissionResult:
+    submission: str
+    file: str
+    sha256: str
+    source: str
+    source_sha256: str
+    status: str  # "graded", a problem with the file ("corrupt", ...), or "grader_error"
+    message: str = ""
+    items: list[ItemResult] = field(default_factory=list)
+    answers: dict[str, str] = field(default_factory=dict)  # written answers, for manual grading
+    notes: list[str] = field(default_factory=list)
+    sandbox: str = ""
+    seconds: float = 0.0
+    graded_at: str = ""
+    version: str = __version__
+
+    @property
+    def cacheable(self) -> bool:
+        """False when the grader, not the submission, failed: retried on the next run."""
+        return self.status != "grader_error" and all(
+            i.status != "grader_error" for i in self.items
+        )
+
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SubmissionResult:
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise ValueError("not a result file of this version")
+        d = dict(d)
+        d.pop("format")
+        items = [ItemResult(**i) for i in d.pop("items")]
+        return cls(items=items, **d)
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` so that readers see the old file or the new one, never a part."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class Store:
+    """The results folder of one OUTDIR."""
+
+    def __init__(self, outdir: Path):
+        self.outdir = Path(outdir)
+        self.results = self.outdir / "results"
+        self.locks = self.outdir / ".locks"
+
+    def prepare(self) -> None:
+        """Create the folders; raises OSError when OUTDIR is not usable."""
+        for folder in (self.outdir, self.results, self.locks):
+            folder.mkdir(parents=True, exist_ok=True)
+        probe = self.locks / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+
+    def path(self, name: str) -> Path:
+        return self.results / f"{name}.json"
+
+    def load(self, name: str) -> SubmissionResult | None:
+        try:
+            return SubmissionResult.from_dict(json.loads(self.path(name).read_text("utf-8")))
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+
+    def save(self, result: SubmissionResult) -> None:
+        atomic_write(self.path(result.submission), json.dumps(result.to_dict(), indent=1))
+
+    def cached(self, name: str, sha256: str, source_sha256: str) -> SubmissionResult | None:
+        """The stored result if it was graded from the same file and the same source."""
+        result = self.load(name)
+        if (result is not None and result.sha256 == sha256
+                and result.source_sha256 == source_sha256 and result.cacheable):
+            return result
+        return None
+
+    def all(self) -> list[SubmissionResult]:
+        out = []
+        for path in sorted(self.results.glob("*.json")):
+            result = self.load(path.stem)
+            if result is not None:
+                out.append(result)
+        return out
+
+    def lock(self, name: str, *, blocking: bool = False) -> Lock:
+        return Lock(self.locks / f"{name}.lock", blocking=blocking)
+
+
+class Lock:
+    """An fcntl lock on a file, released when closed or when the process dies (even SIGKILL)."""
+
+    def __init__(self, path: Path, *, blocking: bool = False):
+        self.path = Path(path)
+        self.blocking = blocking
+        self._file = None
+
+    def acquire(self) -> bool:
+        f = open(self.path, "a")  # noqa: SIM115 - kept open while the lock is held
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if self.blocking else fcntl.LOCK_NB))
+        except OSError:
+            f.close()
+            return False
+        self._file = f
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> Lock:
+        if not self.acquire():
+            raise BlockingIOError(f"{self.path} is locked")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()

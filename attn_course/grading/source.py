@@ -1,0 +1,167 @@
+"""The assignment: a source notebook read as a list of roles (answers, tests, written answers).
+
+Everything the grader trusts comes from here. A submission only contributes the text of its
+answer cells, matched by nbgrader ``grade_id``.
+
+Roles, from the nbgrader v3 cell metadata:
+
+    solution, not grade        autograded answer (the student's code)
+    grade, not solution        test cell (scored automatically, all or nothing)
+    grade and solution         written answer, or code graded by hand (scored by the instructor)
+    task                       a task graded by hand
+    anything else              instructions and demos, always taken from the source
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+
+class SourceError(ValueError):
+    """The source notebook cannot be used for grading (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One graded item. kind: "auto" (test cell) or "manual" (written answer, task).
+
+    answers: the autograded answer cells since the previous test cell, which this test most
+    likely exercises (used to explain failures caused by a missing or broken answer cell).
+    """
+
+    grade_id: str
+    kind: str
+    points: float
+    index: int
+    answers: tuple[str, ...] = ()
+
+
+@dataclass
+class Assignment:
+    """A parsed source notebook. `blank` holds the student version of each answer cell."""
+
+    path: Path
+    name: str
+    sha256: str
+    notebook: NotebookNode
+    items: list[Item]
+    answer_ids: list[str]
+    blank: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def max_score(self) -> float:
+        return sum(i.points for i in self.items)
+
+    def item(self, grade_id: str) -> Item | None:
+        return next((i for i in self.items if i.grade_id == grade_id), None)
+
+
+def nbgrader_meta(cell: NotebookNode) -> dict:
+    """The cell's nbgrader metadata ({} if absent or malformed)."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def role(cell: NotebookNode) -> str:
+    """"answer", "test", "manual", "task" or "other"."""
+    meta = nbgrader_meta(cell)
+    if meta.get("grade") and meta.get("solution"):
+        return "manual"
+    if meta.get("solution"):
+        return "answer"
+    if meta.get("grade"):
+        return "test" if cell.cell_type == "code" else "manual"
+    if meta.get("task"):
+        return "task"
+    return "other"
+
+
+def parse_source(nb: NotebookNode, path: Path, sha256: str) -> Assignment:
+    """Build the Assignment of a source notebook; raise SourceError if it cannot be graded."""
+    from attn_course.grading.release import student_version
+
+    items: list[Item] = []
+    answer_ids: list[str] = []
+    seen: set[str] = set()
+    pending: list[str] = []
+    for index, cell in enumerate(nb.cells):
+        kind = role(cell)
+        if kind == "other":
+            continue
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if not isinstance(grade_id, str) or not grade_id:
+            raise SourceError(f"{path}: cell {index} has nbgrader flags but no grade_id")
+        if grade_id in seen:
+            raise SourceError(f"{path}: grade_id {grade_id!r} is used twice")
+        seen.add(grade_id)
+        points = nbgrader_meta(cell).get("points", 0)
+        if kind in ("test", "manual", "task"):
+            try:
+                points = float(points)
+            except (TypeError, ValueError):
+                raise SourceError(f"{path}: {grade_id}: points must be a number") from None
+            if points < 0:
+                raise SourceError(f"{path}: {grade_id}: points must not be negative")
+        if kind == "answer":
+            answer_ids.append(grade_id)
+            pending.append(grade_id)
+        elif kind == "test":
+            items.append(Item(grade_id, "auto", points, index, tuple(pending)))
+            pending = []
+        else:
+            if kind == "manual":
+                answer_ids.append(grade_id)
+            items.append(Item(grade_id, "manual", points, index))
+    if not items:
+        raise SourceError(f"{path}: no graded cell (nbgrader 'grade': true) in this notebook")
+    try:
+        released = student_version(copy.deepcopy(nb))
+    except Exception as exc:  # nbgrader rejects malformed solution / hidden-test markers
+        raise SourceError(f"{path}: nbgrader cannot release this notebook: {exc}") from None
+    blank = {}
+    for cell in released.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id in answer_ids:
+            blank[grade_id] = cell.source
+    return Assignment(path, path.stem, sha256, _without_outputs(nb), items, answer_ids, blank)
+
+
+def _without_outputs(nb: NotebookNode) -> NotebookNode:
+    """The grader never needs the source's outputs; dropping them keeps the Assignment small
+    (it is sent to every worker process)."""
+    nb = copy.deepcopy(nb)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    return nb
+
+
+def load_source(path: str | Path) -> Assignment:
+    """Read and parse a source notebook (nbgrader v3 metadata)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"cannot read the source notebook {path}: {exc.strerror}") from None
+    try:
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+    except Exception as exc:
+        raise SourceError(f"{path} is not a readable notebook: {exc}") from None
+    return parse_source(nb, path, hashlib.sha256(data).hexdigest())
+
+
+def public_version(assignment: Assignment) -> Assignment:
+    """The assignment as a student sees it: hidden tests removed (for `attn-course check`)."""
+    from attn_course.grading.release import student_version
+
+    nb = student_version(copy.deepcopy(assignment.notebook))
+    text = nbformat.writes(nb)
+    return parse_source(nb, assignment.path, hashlib.sha256(text.encode()).hexdigest())

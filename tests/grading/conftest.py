@@ -1,0 +1,76 @@
+"""One graded batch of the whole corpus (two parallel jobs), shared by the grading tests."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.grading import corpus
+
+BIN = Path(sys.executable).parent
+CLI = str(BIN / "attn-course")
+SANDBOX_UIDS = range(3_100_000, 3_101_000)
+
+
+def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def sandbox_processes() -> list[int]:
+    """PIDs of processes running as a sandbox user (must be none once grading is over)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                status = Path(f"/proc/{entry}/status").read_text()
+            except OSError:
+                continue
+            uid = next((int(ln.split()[1]) for ln in status.splitlines()
+                        if ln.startswith("Uid:")), -1)
+            if uid in SANDBOX_UIDS:
+                pids.append(int(entry))
+    return pids
+
+
+@dataclass
+class Batch:
+    folder: Path
+    outdir: Path
+    proc: subprocess.CompletedProcess
+    rows: list[dict]
+    doc: dict
+    sandboxed: bool
+
+    def row(self, submission: str, grade_id: str) -> dict:
+        return next(r for r in self.rows
+                    if r["submission"] == submission and r["grade_id"] == grade_id)
+
+    def result(self, submission: str) -> dict:
+        return next(s for s in self.doc["submissions"] if s["submission"] == submission)
+
+
+@pytest.fixture(scope="session")
+def batch(tmp_path_factory) -> Batch:
+    from attn_course.grading.sandbox import bwrap_status
+
+    root = tmp_path_factory.mktemp("corpus")
+    folder, outdir = root / "submissions", root / "out"
+    corpus.build(folder, outdir)
+    proc = run_cli("grade", "--source", str(corpus.SOURCE), "--out", str(outdir),
+                   "--jobs", "2", "--timeout", "10", "--submission-timeout", "120",
+                   "--memory-limit", "2G", "--max-submission-size", "12M",
+                   str(folder), str(folder / "essay.txt"))
+    rows = []
+    if (outdir / "grades.csv").exists():
+        with open(outdir / "grades.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+    doc = json.loads((outdir / "grades.json").read_text()) if (outdir / "grades.json").exists() \
+        else {}
+    return Batch(folder, outdir, proc, rows, doc, bwrap_status()[0])

@@ -1,0 +1,99 @@
+"""The corpus graded in one batch: every honest, broken and hostile submission gets its due.
+
+See corpus.py for what each submission does. One `attn-course grade --jobs 2` run grades them
+all (conftest.py); each test reads its rows from grades.csv / grades.json.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.grading import corpus
+from tests.grading.conftest import sandbox_processes
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_batch_ran_and_exited_zero(batch):
+    assert batch.proc.returncode == 0, batch.proc.stderr[-3000:]
+    assert "Traceback" not in batch.proc.stderr, batch.proc.stderr[-3000:]
+
+
+def test_every_submission_has_a_row_per_item(batch):
+    pairs = {(r["submission"], r["grade_id"]) for r in batch.rows}
+    assert pairs == {(name, gid) for name in corpus.EXPECT
+                     for gid in (corpus.TEST, corpus.WRITTEN)}
+    assert len(batch.rows) == len(pairs)
+
+
+@pytest.mark.parametrize("name", sorted(corpus.EXPECT))
+def test_submission(batch, name):
+    expect = corpus.EXPECT[name]
+    if expect.needs == "bwrap" and not batch.sandboxed:
+        pytest.skip("only the bubblewrap sandbox stops this attack")
+    test, written = batch.row(name, corpus.TEST), batch.row(name, corpus.WRITTEN)
+    assert (test["status"], float(test["score"])) == (expect.status, expect.score), test
+    assert test["max_score"] == "3"
+    assert written["status"] == expect.written, written
+    assert expect.message in test["message"], test["message"]
+    if expect.note:
+        assert any(expect.note in n for n in batch.result(name)["notes"]), batch.result(name)
+
+
+def test_written_answers_wait_for_the_instructor(batch):
+    row = batch.row("reference", corpus.WRITTEN)
+    assert row["score"] == "" and row["status"] == "manual"
+    assert batch.row("blank", corpus.WRITTEN)["score"] == "0"
+
+
+def test_no_sandbox_process_outlives_the_batch(batch):
+    assert batch.proc.returncode == 0
+    assert sandbox_processes() == []
+
+
+def test_the_sandbox_is_announced(batch):
+    modes = {s["sandbox"] for s in batch.doc["submissions"] if s["status"] == "graded"}
+    if batch.sandboxed:
+        assert modes == {"bwrap"}
+        assert "NOT SANDBOXED" not in batch.proc.stderr
+    else:
+        assert modes == {"rlimits"}
+        assert "NOT SANDBOXED" in batch.proc.stderr
+
+
+def test_feedback_names_the_mistake_and_escapes_student_text(batch):
+    page = (batch.outdir / "feedback" / "textbook.html").read_text()
+    assert "Likely mistake" in page and "0 / 3" in page
+    page = (batch.outdir / "feedback" / "syntax_error.html").read_text()
+    assert "SyntaxError" in page and "Your error" in page
+    page = (batch.outdir / "feedback" / "reference.html").read_text()
+    assert "awaiting manual grading" in page
+    for page in (batch.outdir / "feedback").glob("*.html"):
+        assert "<script" not in page.read_text().lower()
+
+
+def test_summary_table_is_printed(batch):
+    out = batch.proc.stdout
+    assert "softmax-check" in out and "Score distribution (33 submissions)" in out
+    assert "Graded 33" in out
+
+
+def test_grades_json_totals(batch):
+    doc = batch.doc
+    assert doc["max_score"] == 5
+    reference = batch.result("reference")
+    assert reference["score"] == 3 and reference["manual_pending"] == 1
+    assert batch.result("corrupt")["status"] == "corrupt"
+
+
+def test_rerun_resumes_without_grading_again(batch):
+    from tests.grading.conftest import run_cli
+
+    before = {p.name: p.stat().st_mtime_ns for p in (batch.outdir / "results").iterdir()}
+    proc = run_cli("grade", "--source", str(corpus.SOURCE), "--out", str(batch.outdir), "-q",
+                   "--max-submission-size", "12M", str(batch.folder),
+                   str(batch.folder / "essay.txt"), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Graded 0, reused 33" in proc.stdout
+    after = {p.name: p.stat().st_mtime_ns for p in (batch.outdir / "results").iterdir()}
+    assert after == before

@@ -1,0 +1,279 @@
+"""The grader's parts, without kernels: parsing tests, reading untrusted files, naming, scores."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from attn_course.checks import CHECKS
+from attn_course.grading import manual
+from attn_course.grading.batch import discover
+from attn_course.grading.probes import Probe, judge_probe, plan_test_cell, read_result
+from attn_course.grading.results import ItemResult, Store, SubmissionResult
+from attn_course.grading.sandbox import package_dir, parse_size, python_paths
+from attn_course.grading.source import SourceError, load_source, parse_source
+from attn_course.grading.submission import read_submission
+from tests.grading import corpus
+
+ANSWERS = ["softmax-answer", "why-max"]
+
+
+# ---- test cells as probes ---------------------------------------------------------------------
+def test_check_calls_become_probes_and_hidden_ones_are_marked():
+    source = ("### BEGIN HIDDEN TESTS\ncheck_softmax(softmax, seed=7)\n"
+              "### END HIDDEN TESTS\ncheck_softmax(softmax)\n")
+    plan = plan_test_cell(source, "/io")
+    assert [(p.check, p.target, p.options, p.hidden) for p in plan.probes] == [
+        ("softmax", "softmax", {"seed": 7}, True), ("softmax", "softmax", {}, False)]
+    assert not plan.kernel_judged
+    assert "check_softmax" not in plan.code and plan.code.count("kernel_probe") == 2
+    assert len({p.filename for p in plan.probes}) == 2
+
+
+def test_other_statements_run_as_written_and_are_judged_by_the_kernel():
+    plan = plan_test_cell("x = 1\ncheck_softmax(softmax, masks=False)\nassert x == 1\n", "/io")
+    assert plan.kernel_judged and plan.probes == []  # softmax takes no `masks` option
+    assert "check_softmax(softmax, masks=False)" in plan.code
+    plan = plan_test_cell("%time check_softmax(softmax)\n", "/io")
+    assert plan.kernel_judged and plan.code.startswith("%time")
+    plan = plan_test_cell("check_softmax(softmax, seed=int('7'))\n", "/io")
+    assert plan.kernel_judged and not plan.probes  # not a literal: cannot be replayed
+
+
+def _write(folder: Path, name: str, data) -> None:
+    (folder / name).write_text(data if isinstance(data, str) else json.dumps(data))
+
+
+def test_results_are_read_without_following_links_or_blocking(tmp_path):
+    _write(tmp_path, "ok.json", {"a": 1})
+    _write(tmp_path, "list.json", [1, 2])
+    _write(tmp_path, "broken.json", "{not json")
+    _write(tmp_path, "deep.json", "[" * 100000 + "]" * 100000)
+    (tmp_path / "big.json").write_bytes(b" " * 2048)
+    os.symlink("/etc/passwd", tmp_path / "link.json")
+    os.mkfifo(tmp_path / "fifo.json")
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert read_result(fd, "ok.json") == {"a": 1}
+        assert read_result(fd, "list.json") == "malformed"
+        assert read_result(fd, "broken.json") == "malformed"
+        assert read_result(fd, "deep.json") == "malformed"
+        assert read_result(fd, "big.json", limit=1024) == "too large"
+        assert read_result(fd, "link.json") == "unreadable"
+        assert read_result(fd, "fifo.json") == "unreadable"
+        assert read_result(fd, "nothing.json") == "missing"
+    finally:
+        os.close(fd)
+
+
+def _records(fn, options=None):
+    check = CHECKS["softmax"]
+    cases = check.cases(**(options or {}))
+    return [r.to_dict() for r in check.run(fn, cases)]
+
+
+def _oracle(x, dim=-1):
+    import torch
+
+    return torch.softmax(x.double(), dim=dim).to(x.dtype)
+
+
+def test_honest_records_are_judged_here():
+    probe = Probe("softmax", "softmax", {})
+    good = judge_probe(probe, {"check": "softmax", "status": "ran", "records": _records(_oracle)})
+    assert good.passed
+    bad = judge_probe(probe, {"check": "softmax", "status": "ran",
+                              "records": _records(lambda x, dim=-1: x)})
+    assert not bad.passed and "softmax" in bad.message
+
+
+@pytest.mark.parametrize("forge", ["no_data", "broadcast", "wrong_check", "few", "renamed",
+                                   "garbage", "status"])
+def test_forged_records_never_pass(forge):
+    records = _records(_oracle)
+    data = {"check": "softmax", "status": "ran", "records": records}
+    if forge == "no_data":  # values without data would skip the comparison
+        for r in records:
+            r["value"]["data"] = None
+    elif forge == "broadcast":  # one row claimed as the whole tensor
+        for r in records:
+            arr = r["value"]["data"]
+            arr["shape"] = [1] * len(arr["shape"])
+            arr["b64"] = arr["b64"][:12]
+    elif forge == "wrong_check":
+        data["check"] = "causal_mask"
+    elif forge == "few":
+        data["records"] = records[:3]
+    elif forge == "renamed":
+        records[0]["case"] = "something else"
+    elif forge == "garbage":
+        data["records"] = [{"status": "passed"}] * len(records)
+    elif forge == "status":
+        data = {"check": "softmax", "status": "passed", "passed": True}
+    assert not judge_probe(Probe("softmax", "softmax", {}), data).passed
+
+
+def test_missing_targets_get_a_helpful_message():
+    probe = Probe("softmax", "softmax", {})
+    out = judge_probe(probe, {"check": "softmax", "status": "target_error",
+                              "error": {"type_name": "NameError", "message": "x"}})
+    assert not out.passed and "answer cell" in out.message
+    assert not judge_probe(probe, "missing").passed
+
+
+# ---- reading submissions ------------------------------------------------------------------------
+def _sub(tmp_path, data: bytes | str, **kw):
+    path = tmp_path / "s.ipynb"
+    path.write_bytes(data if isinstance(data, bytes) else data.encode())
+    return read_submission(path, ANSWERS, **kw)
+
+
+@pytest.mark.parametrize("data,status", [
+    (b"", "empty"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "not_a_notebook"),
+    ("hello", "not_a_notebook"),
+    ('{"cells": [', "corrupt"),
+    ("[1, 2]", "not_a_notebook"),
+    ('{"nbformat": 3, "worksheets": []}', "unsupported_format"),
+    ('{"nbformat": 4, "cells": []}', "empty"),
+    ('{"nbformat": 4, "cells": "no"}', "corrupt"),
+    ('{"nbformat": 4, "cells": [{"cell_type": "code", "source": "x"}]}', "wrong_notebook"),
+])
+def test_broken_files_get_a_status_and_a_message(tmp_path, data, status):
+    sub = _sub(tmp_path, data)
+    assert sub.problem is not None and sub.problem[0] == status and sub.problem[1]
+
+
+def test_only_answer_cells_are_kept(tmp_path):
+    nb = corpus.filled(corpus.CORRECT)
+    nb["cells"].append({"cell_type": "code", "metadata": {"nbgrader": {"grade_id": "imports"}},
+                        "source": ["import os\n", "os._exit(1)"], "outputs": []})
+    corpus.cell(nb, "softmax-answer")["source"] = corpus.CORRECT.splitlines(keepends=True)
+    sub = _sub(tmp_path, json.dumps(nb))
+    assert sub.problem is None
+    assert set(sub.answers) == set(ANSWERS) and sub.answers["softmax-answer"] == corpus.CORRECT
+
+
+def test_a_file_over_the_limit_is_not_read(tmp_path):
+    sub = _sub(tmp_path, json.dumps(corpus.filled(corpus.CORRECT)), max_bytes=1000)
+    assert sub.problem[0] == "too_large" and "MiB" in sub.problem[1]
+    fifo = tmp_path / "pipe.ipynb"
+    os.mkfifo(fifo)
+    assert read_submission(fifo, ANSWERS).problem[0] == "not_a_notebook"
+
+
+# ---- sources ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["00_setup", "01_scaled_dot_product_attention", "02_masking"])
+def test_course_sources_parse(name):
+    a = load_source(corpus.ROOT / "solutions" / f"{name}.ipynb")
+    assert any(i.kind == "auto" for i in a.items) and any(i.kind == "manual" for i in a.items)
+    for item in a.items:
+        if item.kind == "auto":
+            assert item.answers, item  # each test follows the answer it exercises
+    assert all("BEGIN SOLUTION" not in text for text in a.blank.values())
+
+
+def test_unusable_sources_are_refused(tmp_path):
+    with pytest.raises(SourceError, match="cannot read"):
+        load_source(tmp_path / "nope.ipynb")
+    (tmp_path / "bad.ipynb").write_text("{")
+    with pytest.raises(SourceError, match="not a readable notebook"):
+        load_source(tmp_path / "bad.ipynb")
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    with pytest.raises(SourceError, match="no graded cell"):
+        parse_source(nb, tmp_path / "x.ipynb", "0")
+
+
+# ---- names, sizes, paths ----------------------------------------------------------------------
+def test_submission_names_are_unique_and_safe(tmp_path):
+    for student in ("alice", "bob"):
+        (tmp_path / student).mkdir()
+        (tmp_path / student / "01 attention.ipynb").write_text("{}")
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    (tmp_path / ".ipynb_checkpoints" / "x.ipynb").write_text("{}")
+    files, warnings = discover([tmp_path, tmp_path / "alice" / "01 attention.ipynb",
+                                tmp_path / "missing.ipynb"])
+    assert sorted(name for _, name in files) == ["alice__01_attention", "bob__01_attention"]
+    assert any("missing.ipynb" in w for w in warnings)
+
+
+def test_sizes():
+    assert parse_size("4G") == 4 * 2**30
+    assert parse_size("512m") == 512 * 2**20
+    assert parse_size("1.5GiB") == int(1.5 * 2**30)
+    for bad in ("lots", "-1G", "0"):
+        with pytest.raises(ValueError):
+            parse_size(bad)
+
+
+def test_the_sandbox_never_exposes_the_course_folder():
+    paths = python_paths([corpus.SOURCE])
+    assert package_dir() in paths
+    course = package_dir().parent
+    for path in paths:
+        assert not (course == path or path in course.parents), path
+        assert not (corpus.SOURCE.parent == path or path in corpus.SOURCE.parents), path
+
+
+# ---- results and manual scores ---------------------------------------------------------------
+def _result(name="alice", score=None, status="manual"):
+    return SubmissionResult(name, "f", "s", "00_setup", "src", "graded", items=[
+        ItemResult("softmax-check", "auto", 3.0, 3.0, "passed"),
+        ItemResult("why-max", "manual", 2.0, score, status)])
+
+
+def test_results_round_trip_and_cache_on_both_hashes(tmp_path):
+    store = Store(tmp_path)
+    store.prepare()
+    store.save(_result())
+    assert store.load("alice") == _result()
+    assert store.cached("alice", "s", "src") is not None
+    assert store.cached("alice", "other", "src") is None
+    assert store.cached("alice", "s", "other") is None
+    (store.results / "junk.json").write_text("{")
+    assert [r.submission for r in store.all()] == ["alice"]
+
+
+def test_locks_exclude_a_second_holder(tmp_path):
+    store = Store(tmp_path)
+    store.prepare()
+    first, second = store.lock("alice"), store.lock("alice")
+    assert first.acquire()
+    assert not second.acquire()
+    first.release()
+    assert second.acquire()
+    second.release()
+
+
+def test_manual_scores_are_validated(tmp_path):
+    a = load_source(corpus.SOURCE)
+    good = tmp_path / "good.csv"
+    good.write_text("submission,grade_id,score,answer\nalice,why-max,1.5,text\nbob,why-max,\n")
+    assert manual.read_scores(good, a) == {"alice": {"why-max": 1.5}}
+    for body, problem in [("alice,why-max,3", "outside"), ("alice,softmax-check,1", "not a "),
+                          ("alice,why-max,many", "not a number"), (",why-max,1", "empty")]:
+        bad = tmp_path / "bad.csv"
+        bad.write_text("submission,grade_id,score\n" + body + "\n")
+        with pytest.raises(manual.ManualScoresError, match=problem):
+            manual.read_scores(bad, a)
+    (tmp_path / "cols.csv").write_text("who,score\n")
+    with pytest.raises(manual.ManualScoresError, match="columns"):
+        manual.read_scores(tmp_path / "cols.csv", a)
+    result = _result()
+    manual.apply_scores(result, {"alice": {"why-max": 1.5}})
+    assert (result.items[1].score, result.items[1].status) == (1.5, "graded")
+
+
+def test_review_flags_read_code_not_prose():
+    from attn_course.grading.review import flags
+
+    prose = '# a signal: open(...) the attn_course docs\ndef f(x):\n    """os.fork()"""\n'
+    assert flags({"a": prose}, ["a"]) == []
+    (note,) = flags({"a": "import os\nos.fork()\nfrom attn_course import reference\n"}, ["a"])
+    assert "course package" in note and "processes" in note
+    assert flags({"a": "def f(x)\n    return x\n"}, ["a"]) == []
