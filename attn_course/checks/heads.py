@@ -42,6 +42,7 @@ from attn_course.checks.modules import (
     ModuleContractError,
     call_twice,
     describe,
+    projection_and_mask_mistakes,
 )
 from attn_course.checks.modules import same_result as _same
 from attn_course.device import tolerances
@@ -720,12 +721,6 @@ MHA_MISTAKES: tuple[Mistake, ...] = (
         (_v(out_proj=False),),
     ),
     Mistake(
-        "keys_from_query",
-        "the keys come from the query projection",
-        "k = self.k_proj(x): keys have their own projection",
-        (_v(keys="q"),),
-    ),
-    Mistake(
         "time_first",
         "x is treated as (T, B, d_model): attention runs over dim 0 (the batch)",
         "x is (B, T, d_model), batch first: B, T, _ = x.shape and attend over dim 1 "
@@ -758,19 +753,7 @@ MHA_MISTAKES: tuple[Mistake, ...] = (
         "return the per-head weights, (B, H, T, T): no .mean(dim=1)",
         (_v(average=True),),
     ),
-    Mistake(
-        "mask_ignored",
-        "the mask is ignored",
-        "before the softmax, hide the masked keys: "
-        "scores = scores.masked_fill(~mask, float('-inf'))",
-        (_v(mask_mode="ignore"),),
-    ),
-    Mistake(
-        "mask_inverted",
-        "the mask is inverted: True means 'may attend', so fill where the mask is False",
-        "scores = scores.masked_fill(~mask, float('-inf'))",
-        (_v(mask_mode="invert"), _v(mask_mode="invert", fill=-1e9)),
-    ),
+    *projection_and_mask_mistakes(_v),
     Mistake(
         "mask_after_softmax",
         "the mask is applied after the softmax: rows no longer sum to 1, and the hidden keys "

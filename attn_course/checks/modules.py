@@ -30,6 +30,7 @@ from attn_course.checks.core import (
     Diagnosis,
     ErrorInfo,
     ExceptionHint,
+    Mistake,
     Problem,
     to_value,
 )
@@ -287,3 +288,33 @@ class ModuleCheck(Check):
         ) == 1:  # the same broken contract everywhere: its message is the diagnosis
             return Diagnosis("", "", "contract", "structural")
         return super().diagnose(records, cases, oracle, results)
+
+
+def projection_and_mask_mistakes(variant: Callable[..., type]) -> tuple[Mistake, ...]:
+    """Mistakes every attention module can make, built with the module's own buggy variants.
+
+    variant(**bugs) returns a copy of the reference class with those bugs; it must understand
+    keys="q" and mask_mode="ignore" / "invert" (with fill=...).
+    """
+    return (
+        Mistake(
+            "keys_from_query",
+            "the keys come from the query projection",
+            "k = self.k_proj(x): keys have their own projection",
+            (variant(keys="q"),),
+        ),
+        Mistake(
+            "mask_ignored",
+            "the mask is ignored",
+            "before the softmax, hide the masked keys: "
+            "scores = scores.masked_fill(~mask, float('-inf'))",
+            (variant(mask_mode="ignore"),),
+        ),
+        Mistake(
+            "mask_inverted",
+            "the mask is inverted: True means 'may attend', so fill where the mask is False",
+            "scores = scores.masked_fill(~mask, float('-inf'))",
+            (variant(mask_mode="invert"), variant(mask_mode="invert", fill=-1e9)),
+        ),
+    )
+

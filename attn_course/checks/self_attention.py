@@ -32,7 +32,13 @@ from attn_course.checks.core import (
     Mistake,
     fails_exactly_with,
 )
-from attn_course.checks.modules import SUPER_INIT_HINT, ModuleCase, ModuleCheck, call_twice
+from attn_course.checks.modules import (
+    SUPER_INIT_HINT,
+    ModuleCase,
+    ModuleCheck,
+    call_twice,
+    projection_and_mask_mistakes,
+)
 from attn_course.device import tolerances
 from attn_course.reference.attention import scaled_dot_product_attention
 from attn_course.reference.positional import sinusoidal_positional_encoding
@@ -180,12 +186,6 @@ _v = _sa_variant
 
 SA_MISTAKES: tuple[Mistake, ...] = (
     Mistake(
-        "keys_from_query",
-        "the keys come from the query projection",
-        "k = self.k_proj(x): keys have their own projection",
-        (_v(keys="q"),),
-    ),
-    Mistake(
         "values_from_x",
         "the values are x itself instead of v_proj(x)",
         "v = self.v_proj(x); out = weights @ v",
@@ -216,19 +216,7 @@ SA_MISTAKES: tuple[Mistake, ...] = (
         "normalise over the keys, the last dim: torch.softmax(scores, dim=-1)",
         (_v(dim=-2), _v(dim=0)),
     ),
-    Mistake(
-        "mask_ignored",
-        "the mask is ignored",
-        "before the softmax, hide the masked keys: "
-        "scores = scores.masked_fill(~mask, float('-inf'))",
-        (_v(mask_mode="ignore"),),
-    ),
-    Mistake(
-        "mask_inverted",
-        "the mask is inverted: True means 'may attend', so fill where the mask is False",
-        "scores = scores.masked_fill(~mask, float('-inf'))",
-        (_v(mask_mode="invert"), _v(mask_mode="invert", fill=-1e9)),
-    ),
+    *projection_and_mask_mistakes(_v),
     Mistake(
         "masked_only",
         "it fails only when a mask is given",
