@@ -978,7 +978,8 @@ class Check:
                     )
                 return [], Problem(
                     "not_tuple",
-                    f"returned {_a(value)}; expected a tuple ({names}): `return {names}`",
+                    f"returned {describe_value(value)}; expected a tuple ({names}): "
+                    f"`return {names}`",
                 )
             if value.shape[0] != n:
                 return [], Problem(
@@ -989,7 +990,8 @@ class Check:
             items = list(value.items)
         for name, item in zip(self.outputs, items, strict=True):
             if item.kind != "tensor":
-                return [], Problem("type", f"{name} is {_a(item)}; {_tensor_advice(item)}")
+                message = f"{name} is {describe_value(item)}; {_tensor_advice(item)}"
+                return [], Problem("type", message)
         return items, None
 
     def _compare_tensor(self, name: str, got: Value, want: Value, case: Case) -> list[Problem]:
@@ -1250,7 +1252,8 @@ def _dt(dtype: str | None) -> str:
     return (dtype or "?").replace("torch.", "")
 
 
-def _a(value: Value) -> str:
+def describe_value(value: Value) -> str:
+    """What a non-tensor value is, in words: 'None', 'a numpy array of shape (2, 3)', ..."""
     if value.kind == "none":
         return "None"
     if value.kind == "ndarray":

@@ -36,6 +36,7 @@ from attn_course.checks.core import (
     fails_exactly_with,
 )
 from attn_course.checks.modules import (
+    MODULE_FLAG_HINTS,
     SUPER_INIT_HINT,
     ModuleCase,
     ModuleCheck,
@@ -826,11 +827,7 @@ MHA_CHECK = ModuleCheck(
                                         "broadcastable to (B, H, T, T), True = may attend"),
         FlagHint(frozenset({"h1"}), "it fails only for num_heads=1: keep the head dim "
                                     "(no squeeze())"),
-        FlagHint(frozenset({"t1"}), "it fails only for T=1: keep every dim (no squeeze())"),
-        FlagHint(frozenset({"float32"}), "it fails only for float32: don't hard-code dtypes; "
-                                         "create new tensors with dtype=x.dtype"),
-        FlagHint(frozenset({"grad"}), "only the gradient case fails: no .detach(), .data or "
-                                      "torch.no_grad() inside forward"),
+        *MODULE_FLAG_HINTS,
     ),
     explain=_mha_explain,
 )

@@ -30,8 +30,10 @@ from attn_course.checks.core import (
     Diagnosis,
     ErrorInfo,
     ExceptionHint,
+    FlagHint,
     Mistake,
     Problem,
+    describe_value,
     to_value,
 )
 from attn_course.device import tolerances
@@ -70,17 +72,13 @@ class ModuleCase(Case):
 def describe(obj: Any) -> str:
     """A short description of any object, without calling its own methods."""
     value = to_value(obj)
-    if value.kind == "none":
-        return "None"
     if value.kind == "tensor":
         return f"a tensor of shape {tuple(value.shape)}"
-    if value.kind == "sequence":
-        return f"a {value.type_name} of {value.shape[0]} items"
     if isinstance(obj, type):
         return f"the class {getattr(obj, '__name__', '?')}"
     if callable(obj) and hasattr(obj, "__code__"):
         return f"the function {getattr(obj, '__name__', '?')}"
-    return f"an object of type {value.type_name}"
+    return describe_value(value)
 
 
 def _plain(t: torch.Tensor) -> torch.Tensor:
@@ -317,4 +315,13 @@ def projection_and_mask_mistakes(variant: Callable[..., type]) -> tuple[Mistake,
             (variant(mask_mode="invert"), variant(mask_mode="invert", fill=-1e9)),
         ),
     )
+
+# Flag hints every module check shares: failures confined to one kind of case.
+MODULE_FLAG_HINTS = (
+    FlagHint(frozenset({"t1"}), "it fails only for T=1: keep every dim (no squeeze())"),
+    FlagHint(frozenset({"float32"}), "it fails only for float32: don't hard-code dtypes; "
+                                     "create new tensors with dtype=x.dtype"),
+    FlagHint(frozenset({"grad"}), "only the gradient case fails: no .detach(), .data or "
+                                  "torch.no_grad() inside forward"),
+)
 

@@ -33,6 +33,7 @@ from attn_course.checks.core import (
     fails_exactly_with,
 )
 from attn_course.checks.modules import (
+    MODULE_FLAG_HINTS,
     SUPER_INIT_HINT,
     ModuleCase,
     ModuleCheck,
@@ -256,11 +257,7 @@ SELF_ATTENTION_CHECK = ModuleCheck(
                                       "nn.Linear"),
         FlagHint(frozenset({"dv"}), "it fails only when d_v is given: v_proj maps d_model → "
                                     "d_v (d_k only when d_v is None), and out is (B, T, d_v)"),
-        FlagHint(frozenset({"t1"}), "it fails only for T=1: keep every dim (no squeeze())"),
-        FlagHint(frozenset({"float32"}), "it fails only for float32: don't hard-code dtypes; "
-                                         "create new tensors with dtype=x.dtype"),
-        FlagHint(frozenset({"grad"}), "only the gradient case fails: no .detach(), .data or "
-                                      "torch.no_grad() inside forward"),
+        *MODULE_FLAG_HINTS,
     ),
 )
 
