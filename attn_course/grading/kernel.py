@@ -9,6 +9,8 @@ kernel does not come back within `GRACE_SECONDS` it is killed.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import subprocess
 import sys
@@ -28,6 +30,20 @@ from attn_course.grading.sandbox import Sandbox
 MAX_MESSAGE_BYTES = 64 * 2**20
 MAX_TEXT = 4000
 GRACE_SECONDS = 5.0
+
+# The kernel's first code: a thread that ends the kernel once the grader is gone. The grader
+# holds an exclusive lock on the file named by argv[1] for as long as it uses the kernel; the lock
+# goes when the grader shuts the kernel down or dies, even by SIGKILL, and the thread's shared
+# lock then succeeds. (bubblewrap's own --die-with-parent can miss a grader killed while the
+# sandbox starts.)
+_KERNEL_CODE = (
+    "import fcntl,os,runpy,sys,threading\n"
+    "def _watch(fd=os.open(sys.argv.pop(1),os.O_RDONLY)):\n"
+    "    fcntl.flock(fd,fcntl.LOCK_SH)\n"
+    "    os._exit(0)\n"
+    "threading.Thread(target=_watch,daemon=True).start()\n"
+    "runpy.run_module('ipykernel_launcher',run_name='__main__',alter_sys=True)\n"
+)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -98,7 +114,12 @@ class Kernel:
         self.ctx = zmq.Context()
         self.ctx.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         io = sandbox.io
-        command = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+        alive = io / "alive"
+        self._alive = open(alive, "w")  # held, locked, until shutdown()
+        fcntl.flock(self._alive, fcntl.LOCK_EX)
+        os.chmod(alive, 0o644)
+        sandbox.chown(alive)
+        command = [sys.executable, "-c", _KERNEL_CODE, str(alive), "-f", "{connection_file}",
                    "--HistoryManager.enabled=False", "--IPKernelApp.log_level=ERROR"]
         spec = KernelSpec(argv=sandbox.argv(command), display_name="sandbox",
                           language="python", interrupt_mode="message", env={})
@@ -228,6 +249,7 @@ class Kernel:
                 pass
             self.kc = None
         self.kill()
+        self._alive.close()  # releases the lock: a kernel that outlived kill() exits too
         try:
             self.km.cleanup_resources()
         except Exception:

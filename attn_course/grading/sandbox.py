@@ -168,13 +168,19 @@ def _user_processes(uid: int) -> int:
 # --------------------------------------------------------------------------------------------
 # The sandbox
 # --------------------------------------------------------------------------------------------
+# The first process of every sandbox: it dies with the grader (PR_SET_PDEATHSIG, kept across the
+# exec into bwrap or the kernel; exiting at once if the grader died before the prctl took hold),
+# sets the resource limits, then execs the rest of the command line.
 _LIMITS_CODE = (
-    "import json,os,resource,sys\n"
+    "import ctypes,json,os,resource,sys\n"
+    "prctl=getattr(ctypes.CDLL(None),'prctl',None)\n"
+    "prctl and prctl(1,9)\n"
+    "os.getppid()==int(sys.argv[2]) or os._exit(1)\n"
     "for k,v in json.loads(sys.argv[1]).items():\n"
     " r=getattr(resource,k);h=resource.getrlimit(r)[1]\n"
     " v=v if h==resource.RLIM_INFINITY else min(v,h)\n"
     " resource.setrlimit(r,(v,v))\n"
-    "os.execvp(sys.argv[2],sys.argv[2:])\n"
+    "os.execvp(sys.argv[3],sys.argv[3:])\n"
 )
 
 
@@ -350,7 +356,8 @@ class Sandbox:
 
     def argv(self, command: list[str]) -> list[str]:
         """The full command line that runs `command` in this sandbox."""
-        wrapper = [sys.executable, "-I", "-S", "-c", _LIMITS_CODE, json.dumps(self.rlimits())]
+        wrapper = [sys.executable, "-I", "-S", "-c", _LIMITS_CODE, json.dumps(self.rlimits()),
+                   str(os.getpid())]
         if self.mode != "bwrap":
             return wrapper + command
         assert self.root is not None
