@@ -65,6 +65,7 @@ def _settings(args: argparse.Namespace, protected: list[str]):
         limits=Limits(memory=parse_size(args.memory_limit),
                       cpu_seconds=int(args.submission_timeout) + 60),
         sandbox=args.sandbox,
+        gpu=not args.no_gpu,
         max_bytes=parse_size(getattr(args, "max_submission_size", "64M")),
         protected=tuple(protected),
     )
@@ -103,7 +104,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     except manual.ManualScoresError as exc:
         return _misuse("grade", str(exc))
     from attn_course.grading.batch import discover, grade_batch
-    from attn_course.grading.reports import summary, write_reports
+    from attn_course.grading.reports import how_run, summary, write_reports
     from attn_course.grading.sandbox import Sandbox
 
     files, warnings = discover(args.submissions)
@@ -133,6 +134,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         print(f"Graded {len(report.graded)}, reused {len(report.cached)} earlier result(s)"
               + (f", skipped {len(report.busy)} being graded by another grader"
                  if report.busy else "") + f" in {report.seconds:.1f} s.")
+        print(how_run(results, report.graded, assignment.uses_gpu and settings.gpu))
         stale = report.stale
     else:
         results, stale = write_reports(store, assignment)
@@ -176,7 +178,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--submission-timeout", type=float, default=600,
                         help="seconds per notebook in all (default 600)")
     parser.add_argument("--memory-limit", default="4G",
-                        help="address-space limit of the kernel, e.g. 2G (default 4G)")
+                        help="memory the kernel may use, its tmpfs included, e.g. 2G (default 4G)")
+    parser.add_argument("--no-gpu", action="store_true",
+                        help="hide the GPUs from every sandbox, even from a GPU source")
     parser.add_argument("--sandbox", choices=["auto", "bwrap", "rlimits"], default="auto",
                         help="bwrap: require the bubblewrap sandbox; rlimits: resource limits "
                              "only; auto (default): bwrap where it works")

@@ -5,6 +5,8 @@
 
 Never raises for anything the submission does; a failure of the grading machine itself (the
 kernel cannot start) gives status "grader_error", which is not cached and is retried next run.
+A source that asks for a GPU gets one per submission (`GpuSlot`): the submission waits for a free
+device, and its time limits start once it has one.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from attn_course.grading.kernel import CellRun, Kernel, KernelStartError
+from attn_course.grading.gpu import GpuSlot, nvidia_gpus
+from attn_course.grading.kernel import STOP, CellRun, Kernel, KernelStartError, Stopped
+from attn_course.grading.memory import format_size
 from attn_course.grading.probes import ProbeOutcome, judge_probe, plan_test_cell, read_result
 from attn_course.grading.rebuild import Rebuilt, rebuild
 from attn_course.grading.results import ItemResult, SubmissionResult
@@ -73,9 +77,10 @@ def _execute(rebuilt: Rebuilt, sandbox: Sandbox, settings: Settings, judge: Thre
                 for probe in plan.probes:
                     data = read_result(io_fd, probe.filename)
                     record.outcomes.append(judge.submit(judge_probe, probe, data))
-            if record.run.status == "died" or record.run.killed:
-                stopped = ("the kernel was stopped" if record.run.status == "timeout"
-                           else "the kernel died") + f" in cell {rebuilt.grade_ids[index]}"
+            if record.run.status in ("died", "out_of_memory") or record.run.killed:
+                how = {"timeout": "the kernel was stopped", "died": "the kernel died"}.get(
+                    record.run.status, f"the kernel {record.run.evalue}")
+                stopped = f"{how} in cell {rebuilt.grade_ids[index]}"
     finally:
         os.close(io_fd)
         kernel.shutdown()
@@ -118,8 +123,12 @@ def _auto_item(item: Item, cell: _Cell | None, rebuilt: Rebuilt, cells: dict[int
                                       f"({settings.cell_timeout:g} s) and was stopped: does "
                                       "your code loop forever or wait for input?")
     if run.status == "died":
-        return result(0.0, "crashed", "The kernel died while running this test (exit(), a "
-                                      "crash, or too much memory).")
+        return result(0.0, "crashed", "The kernel died while running this test (exit() or a "
+                                      "crash).")
+    if run.status == "out_of_memory":
+        return result(0.0, "out_of_memory", f"The kernel {run.evalue} while running this test "
+                                            "and was stopped: does your code build a far larger "
+                                            "tensor than the inputs need?")
     outcomes = sorted((_outcome(f) for f in cell.outcomes), key=lambda o: o.hidden)
     if any(o.error == "grader_error" for o in outcomes):
         failed = [o for o in outcomes if o.error == "grader_error"]
@@ -153,6 +162,19 @@ def _manual_item(item: Item, rebuilt: Rebuilt, assignment: Assignment,
     return result(None, "manual", "Awaiting manual grading.")
 
 
+def _claim_gpu(assignment: Assignment, settings: Settings) -> GpuSlot | None:
+    """A GPU of its own for a submission of a GPU source (waits for one); None for CPU work."""
+    if not (assignment.uses_gpu and settings.gpu):
+        return None
+    gpus = nvidia_gpus()
+    if not gpus:
+        return None
+    try:
+        return GpuSlot(gpus, stop=STOP)
+    except InterruptedError:
+        raise Stopped() from None
+
+
 def grade_submission(assignment: Assignment, path: str | Path, name: str,
                      settings: Settings) -> SubmissionResult:
     """Grade one submitted file against the assignment."""
@@ -178,11 +200,17 @@ def grade_submission(assignment: Assignment, path: str | Path, name: str,
                 and c.cell_type == "code"]
     result.notes += flags(sub.answers, code_ids)
     protected = [*settings.protected, str(path), str(assignment.path)]
+    slot = _claim_gpu(assignment, settings)
     judge = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge")
     try:
+        if slot is not None:
+            start += slot.waited  # waiting for the GPU is not the submission's time
+            result.gpu = slot.gpu.node
         with Sandbox(settings.limits, mode=settings.sandbox,
-                     protected=[Path(p) for p in protected]) as sandbox:
+                     protected=[Path(p) for p in protected],
+                     gpu=slot.gpu if slot else None) as sandbox:
             result.sandbox = sandbox.mode
+            result.memory = f"{format_size(settings.limits.memory)}, {sandbox.memory.mechanism}"
             cells, stopped = _execute(rebuilt, sandbox, settings, judge,
                                       start + settings.submission_timeout)
     except KernelStartError as exc:
@@ -192,6 +220,9 @@ def grade_submission(assignment: Assignment, path: str | Path, name: str,
                                    else 0.0, "grader_error", str(exc)) for i in assignment.items]
         result.seconds = time.monotonic() - start
         return result
+    finally:
+        if slot is not None:
+            slot.release()
     try:
         for item in assignment.items:
             if item.kind == "auto":

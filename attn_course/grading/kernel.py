@@ -61,7 +61,7 @@ class Stopped(BaseException):
 
 @dataclass
 class CellRun:
-    """What happened to one cell. status: "ok", "error", "timeout", "died"."""
+    """What happened to one cell. status: "ok", "error", "timeout", "died", "out_of_memory"."""
 
     status: str
     ename: str = ""
@@ -76,7 +76,9 @@ class CellRun:
         if self.status == "timeout":
             return "the cell ran past its time limit and was stopped"
         if self.status == "died":
-            return "the kernel died while running this cell (exit, crash or out of memory)"
+            return "the kernel died while running this cell (exit or crash)"
+        if self.status == "out_of_memory":
+            return f"the kernel {self.evalue} while running this cell and was stopped"
         text = f"{self.ename}: {self.evalue}" if self.evalue else self.ename
         return text[:MAX_TEXT]
 
@@ -134,12 +136,16 @@ class Kernel:
             with open(sandbox.log, "ab") as log:
                 self.km.start_kernel(stdout=subprocess.DEVNULL, stderr=log,
                                      env=sandbox.environment(), cwd=str(cwd))
+            sandbox.watch_memory(self.km.provisioner.pid)
             self.kc = self.km.client(context=self.ctx)
             self.kc.start_channels()
             self.kc.wait_for_ready(timeout=startup_timeout)
         except Exception as exc:
             tail = self._log_tail()
             self.shutdown()
+            if sandbox.memory.exceeded:
+                raise KernelStartError(f"the kernel {sandbox.memory.describe()} while starting: "
+                                       "raise --memory-limit") from None
             raise KernelStartError(f"the kernel did not start: {exc}. {tail}".strip()) from None
 
     def _log_tail(self) -> str:
@@ -163,7 +169,7 @@ class Kernel:
             msg_id = kc.execute(code, store_history=False, allow_stdin=False,
                                 stop_on_error=False)
         except Exception:
-            return CellRun("died")
+            return self._death(0.0)
         deadline = start + max(timeout, 0.1)
         poller = zmq.Poller()
         poller.register(kc.iopub_channel.socket, zmq.POLLIN)
@@ -193,7 +199,7 @@ class Kernel:
             if now - last_alive_check > 1.0:
                 last_alive_check = now
                 if not self.alive():
-                    return CellRun("died", seconds=now - start, killed=True)
+                    return self._death(now - start)
             try:
                 ready = dict(poller.poll(200))
             except zmq.ZMQError:
@@ -221,6 +227,14 @@ class Kernel:
         tb = "\n".join(str(t) for t in tb) if isinstance(tb, list) else str(tb)
         return CellRun("error", _clean(str(info.get("ename", "Error"))),
                        _clean(str(info.get("evalue", ""))), _clean(tb[-MAX_TEXT:]), seconds)
+
+    def _death(self, seconds: float) -> CellRun:
+        """How the kernel died: past the memory limit, or on its own."""
+        memory = self.sandbox.memory
+        if memory is not None and memory.exceeded:
+            return CellRun("out_of_memory", evalue=memory.describe(), seconds=seconds,
+                           killed=True)
+        return CellRun("died", seconds=seconds, killed=True)
 
     @staticmethod
     def _drain(channel) -> list[dict]:

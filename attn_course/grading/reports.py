@@ -66,6 +66,7 @@ def grades_json(assignment: Assignment, results: list[SubmissionResult]) -> str:
             "submission": result.submission, "file": result.file, "sha256": result.sha256,
             "status": result.status, "message": result.message, "score": score,
             "max_score": top, "manual_pending": pending, "sandbox": result.sandbox,
+            "memory": result.memory, "gpu": result.gpu,
             "graded_at": result.graded_at, "seconds": round(result.seconds, 2),
             "notes": result.notes,
             "items": [{"grade_id": i.grade_id, "kind": i.kind, "score": i.score,
@@ -138,6 +139,23 @@ def write_reports(store: Store, assignment: Assignment, *, manual_export: bool =
         if manual_export:
             manual.export(store.outdir, assignment, results)
     return results, stale
+
+
+def how_run(results: list[SubmissionResult], names: list[str], wants_gpu: bool) -> str:
+    """One line: the sandbox, memory limit and GPU use of the submissions graded in this run."""
+    graded = [r for r in results if r.submission in names and r.sandbox]
+    if not graded:
+        return "Sandbox: no kernel was started in this run."
+    sandboxes = sorted({r.sandbox for r in graded})
+    memory = sorted({r.memory for r in graded if r.memory})
+    gpus = sorted({r.gpu for r in graded if r.gpu})
+    line = (f"Sandbox: {', '.join(sandboxes)}; memory limit per kernel: "
+            f"{'; '.join(memory) or 'none'}")
+    if gpus:
+        line += f"; one submission at a time on each GPU ({', '.join(gpus)})"
+    elif wants_gpu:
+        line += "; the source asks for a GPU, none was found: graded on the CPU"
+    return line + "."
 
 
 def summary(assignment: Assignment, results: list[SubmissionResult]) -> str:

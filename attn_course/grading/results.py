@@ -48,6 +48,8 @@ class SubmissionResult:
     answers: dict[str, str] = field(default_factory=dict)  # written answers, for manual grading
     notes: list[str] = field(default_factory=list)
     sandbox: str = ""
+    memory: str = ""  # the memory limit and what enforced it
+    gpu: str = ""  # the device node of the GPU the submission had, if any
     seconds: float = 0.0
     graded_at: str = ""
     version: str = __version__

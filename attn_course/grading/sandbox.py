@@ -1,13 +1,17 @@
-"""The sandbox a submission's kernel runs in: bubblewrap namespaces, its own user, rlimits.
+"""The sandbox a submission's kernel runs in: bubblewrap namespaces, its own user, limits.
 
 With bwrap (bubblewrap) the kernel sees a read-only system (/usr, /etc), the Python installation
 and the attn_course package, a private /tmp and home (size-limited tmpfs), and one host
 directory, ``io``, for the kernel's unix sockets (jupyter_client ``transport="ipc"``) and the
 probes' result files. It has no network (``--unshare-net``), its own PID namespace (everything
 dies with the kernel), and, when the grader runs as root, a user id of its own taken from a pool
-(so RLIMIT_NPROC counts its processes only, and the host's files are read as "other").
+(so RLIMIT_NPROC counts its processes only, and the host's files are read as "other"). A sandbox
+given a GPU (`gpu.GpuSlot`) also sees that device's node and the driver's control nodes.
 
-Without bwrap the kernel gets the rlimits only, and `Sandbox.warning` says so.
+Memory is limited by what the sandbox uses (`memory.MemoryGuard`: a cgroup where the grader may
+make one, and a watchdog), never by address space, which CUDA reserves by the gigabyte.
+
+Without bwrap the kernel gets the limits only, and `Sandbox.warning` says so.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from attn_course.grading.gpu import Gpu
+from attn_course.grading.memory import MemoryGuard, sweep_cgroups
+
 HOME = "/home/student"
 UID_BASE = 3_100_000
 UID_SLOTS = 1000
@@ -33,7 +40,7 @@ UID_SLOTS = 1000
 class Limits:
     """Resource limits of one kernel (bytes, counts, seconds)."""
 
-    memory: int = 4 * 2**30  # RLIMIT_AS of every process in the sandbox
+    memory: int = 4 * 2**30  # resident memory of the sandbox's processes plus its tmpfs
     processes: int = 128  # RLIMIT_NPROC: processes and threads of the sandbox's user
     file_size: int = 256 * 2**20  # RLIMIT_FSIZE: largest file the kernel may write
     cpu_seconds: int = 900  # RLIMIT_CPU per process: a backstop behind the timeouts
@@ -68,7 +75,8 @@ def _inside(path: Path, parent: Path) -> bool:
 
 
 def python_paths(protected: list[Path]) -> list[Path]:
-    """Directories to bind read-only: the interpreter, the venv, sys.path, the package.
+    """Directories to bind read-only: the interpreter, the venv, sys.path, the package, and the
+    folders of LD_LIBRARY_PATH (where a cluster keeps its CUDA driver libraries).
 
     A directory that contains a protected path (the source, the output, a submission) or the
     course folder is never bound, so an editable install exposes the package and nothing else.
@@ -79,6 +87,8 @@ def python_paths(protected: list[Path]) -> list[Path]:
         keep_out.append(pkg.parent)  # a source checkout (editable install): bind the package only
     candidates = [Path(sys.base_prefix), Path(sys.prefix), Path(sys.exec_prefix)]
     candidates += [Path(p) for p in sys.path if p and p not in (".",)]
+    candidates += [Path(p) for p in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep)
+                   if os.path.isabs(p)]
     chosen: list[Path] = [pkg]
     for path in candidates:
         try:
@@ -170,17 +180,20 @@ def _user_processes(uid: int) -> int:
 # --------------------------------------------------------------------------------------------
 # The first process of every sandbox: it dies with the grader (PR_SET_PDEATHSIG, kept across the
 # exec into bwrap or the kernel; exiting at once if the grader died before the prctl took hold),
-# sets the resource limits, then execs the rest of the command line.
+# joins the sandbox's memory cgroup (argv[3], when there is one), sets the resource limits, then
+# execs the rest of the command line.
 _LIMITS_CODE = (
     "import ctypes,json,os,resource,sys\n"
     "prctl=getattr(ctypes.CDLL(None),'prctl',None)\n"
     "prctl and prctl(1,9)\n"
     "os.getppid()==int(sys.argv[2]) or os._exit(1)\n"
+    "if sys.argv[3]:\n"
+    " with open(sys.argv[3],'w') as f: f.write(str(os.getpid()))\n"
     "for k,v in json.loads(sys.argv[1]).items():\n"
     " r=getattr(resource,k);h=resource.getrlimit(r)[1]\n"
     " v=v if h==resource.RLIM_INFINITY else min(v,h)\n"
     " resource.setrlimit(r,(v,v))\n"
-    "os.execvp(sys.argv[3],sys.argv[3:])\n"
+    "os.execvp(sys.argv[4],sys.argv[4:])\n"
 )
 
 
@@ -210,9 +223,10 @@ def _remove(root: Path) -> None:
 
 
 def sweep() -> int:
-    """Remove sandbox folders left behind by graders that were killed; return how many."""
+    """Remove sandbox folders (and their cgroups) left behind by killed graders; how many."""
     removed = 0
-    for root in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+    roots = list(Path(tempfile.gettempdir()).glob(PREFIX + "*"))
+    for root in roots:
         try:
             info = os.lstat(root)
             if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
@@ -228,16 +242,20 @@ def sweep() -> int:
         _remove(root)
         os.close(fd)
         removed += 1
+    sweep_cgroups({root.name for root in roots if root.exists()})
     return removed
 
 
 class Sandbox:
-    """A fresh directory, user id and command line for one kernel. Use as a context manager.
+    """A fresh directory, user id, memory guard and command line for one kernel. Use as a
+    context manager.
 
     mode: "bwrap" (namespaces, own user when root) or "rlimits" (limits only).
+    gpu: the device this sandbox may use (held by the caller's `GpuSlot`), or None for none.
     """
 
-    def __init__(self, limits: Limits, *, mode: str = "auto", protected: list[Path] = ()):
+    def __init__(self, limits: Limits, *, mode: str = "auto", protected: list[Path] = (),
+                 gpu: Gpu | None = None):
         self.limits = limits
         usable, reason = bwrap_status()
         if mode == "auto":
@@ -250,8 +268,10 @@ class Sandbox:
             "read every file the grader can read and use the network"
         )
         self.protected = list(protected)
+        self.gpu = gpu
         self.root: Path | None = None
         self._slot: _UidSlot | None = None
+        self.memory: MemoryGuard | None = None
 
     # ---- lifetime ------------------------------------------------------------------------
     def __enter__(self) -> Sandbox:
@@ -273,6 +293,7 @@ class Sandbox:
         self.io = self.root / "io"
         self.io.mkdir(mode=0o700)
         self.home = self.root / "home" if self.mode != "bwrap" else Path(HOME)
+        self.memory = MemoryGuard(self.limits.memory, self.root.name)
         self.uid = self.gid = None
         if self.mode == "bwrap" and os.geteuid() == 0:
             self._slot = _UidSlot()
@@ -291,6 +312,9 @@ class Sandbox:
         self.close()
 
     def close(self) -> None:
+        if self.memory is not None:
+            self.memory.close()
+            self.memory = None
         if self.root is not None:
             _remove(self.root)
             os.close(self._owner)
@@ -339,7 +363,20 @@ class Sandbox:
             "OPENBLAS_NUM_THREADS": "1",
             "TMPDIR": "/tmp" if self.mode == "bwrap" else home,
         }
+        if os.environ.get("LD_LIBRARY_PATH"):
+            env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
+        if self.gpu is None:
+            env["CUDA_VISIBLE_DEVICES"] = ""  # bwrap shows no GPU node anyway
+        elif self.mode != "bwrap":  # every node is visible: name the claimed one
+            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+            env["CUDA_VISIBLE_DEVICES"] = str(self.gpu.index)
         return env
+
+    def watch_memory(self, pid: int) -> None:
+        """Start the memory watchdog on the sandbox's process tree (rooted at `pid`)."""
+        assert self.memory is not None
+        size = self.limits.tmp_size
+        self.memory.watch(pid, (("/tmp", size), (HOME, size)) if self.mode == "bwrap" else ())
 
     def rlimits(self) -> dict[str, int]:
         lim = self.limits
@@ -347,7 +384,6 @@ class Sandbox:
         if self.uid is None:  # the sandbox shares the grader's user: count on top of it
             nproc += _user_processes(os.getuid())
         return {
-            "RLIMIT_AS": lim.memory,
             "RLIMIT_NPROC": nproc,
             "RLIMIT_FSIZE": lim.file_size,
             "RLIMIT_CPU": lim.cpu_seconds,
@@ -356,8 +392,9 @@ class Sandbox:
 
     def argv(self, command: list[str]) -> list[str]:
         """The full command line that runs `command` in this sandbox."""
+        assert self.memory is not None, "use the sandbox as a context manager"
         wrapper = [sys.executable, "-I", "-S", "-c", _LIMITS_CODE, json.dumps(self.rlimits()),
-                   str(os.getpid())]
+                   str(os.getpid()), self.memory.procs_file]
         if self.mode != "bwrap":
             return wrapper + command
         assert self.root is not None
@@ -371,7 +408,11 @@ class Sandbox:
             b += ["--setenv", key, value]
         b += _system_binds()
         b += ["--proc", "/proc", "--dev", "/dev",
-              "--size", str(self.limits.tmp_size), "--tmpfs", "/tmp"]
+              "--perms", "1777", "--size", str(self.limits.tmp_size), "--tmpfs", "/tmp"]
+        if self.gpu is not None:  # the claimed device, the driver's nodes, and sysfs to find them
+            for node in self.gpu.nodes:
+                b += ["--dev-bind", node, node]
+            b += ["--ro-bind", "/sys", "/sys"]
         made: set[Path] = {Path("/"), Path("/tmp")}
         covered = [Path("/usr"), Path("/etc"), Path("/proc"), Path("/dev")]
 

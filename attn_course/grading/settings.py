@@ -16,5 +16,6 @@ class Settings:
     submission_timeout: float = 600.0
     limits: Limits = field(default_factory=Limits)
     sandbox: str = "auto"  # "auto", "bwrap" or "rlimits"
+    gpu: bool = True  # False (--no-gpu): no sandbox sees a GPU, even for a GPU source
     max_bytes: int = MAX_SUBMISSION_BYTES
     protected: tuple[str, ...] = ()  # paths the sandbox must never expose

@@ -55,6 +55,12 @@ class Assignment:
     blank: dict[str, str] = field(default_factory=dict)
 
     @property
+    def uses_gpu(self) -> bool:
+        """Whether the source asks for a GPU (notebook metadata ``attn_course.gpu``)."""
+        meta = self.notebook.metadata.get("attn_course", {})
+        return isinstance(meta, dict) and meta.get("gpu") is True
+
+    @property
     def max_score(self) -> float:
         return sum(i.points for i in self.items)
 

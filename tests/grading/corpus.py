@@ -190,21 +190,29 @@ FORK_BOMB = textwrap.dedent("""\
     exec(CORRECT if len(kids) < 300 else TEXTBOOK)
     """).replace("CORRECT", repr(CORRECT)).replace("TEXTBOOK", repr(TEXTBOOK))
 
-MEMORY_LIMIT = textwrap.dedent("""\
-    try:
-        blob = torch.empty(6 * 2**30, dtype=torch.uint8)  # 6 GiB, allowed without a limit
-        limited = False
-        del blob
-    except (RuntimeError, MemoryError):
-        limited = True
-    exec(CORRECT if limited else TEXTBOOK)
-    """).replace("CORRECT", repr(CORRECT)).replace("TEXTBOOK", repr(TEXTBOOK))
+# The limit is on memory used, not reserved: CUDA reserves address space by the gigabyte.
+RESERVES = textwrap.dedent("""\
+    reserved = torch.empty(6 * 2**30, dtype=torch.uint8)  # 6 GiB of address space, untouched
+    """) + CORRECT
 
 MEMORY_HOG = textwrap.dedent("""\
     def softmax(x, dim=-1):
         hog = torch.ones(2**31, dtype=torch.float32)  # 8 GiB
         return hog[: x.numel()].reshape(x.shape)
     """)
+
+# Files in the sandbox's tmpfs are memory too: 450 MiB there, and anonymous memory up to 300 MiB
+# below the 2 GiB limit, pass only if the tmpfs is not counted.
+TMPFS_HOG = textwrap.dedent("""\
+    import os
+    for folder in (os.environ["TMPDIR"], os.environ["HOME"]):
+        with open(os.path.join(folder, "blob"), "wb") as f:
+            for _ in range(225):
+                f.write(b"x" * 2**20)
+    anon = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status")
+                if line.startswith("RssAnon:"))
+    hog = torch.ones((2 * 2**30 - 300 * 2**20 - anon) // 4)
+    """) + CORRECT
 
 NOISY = textwrap.dedent("""\
     import sys, warnings
@@ -322,8 +330,10 @@ EXPECT: dict[str, Expect] = {
     "forged_files": Expect("failed", 0),
     "reads_source": Expect("failed", 0, needs="bwrap"),
     "fork_bomb": Expect("passed", 3, needs="bwrap"),
-    "memory_limit": Expect("passed", 3),
-    "memory_hog": Expect("failed", 0, message="RuntimeError"),
+    "reserves_address_space": Expect("passed", 3),
+    "memory_hog": Expect("out_of_memory", 0, message="exceeded the memory limit (2 GiB)"),
+    "tmpfs_hog": Expect("not_run", 0, message="exceeded the memory limit (2 GiB)",
+                        needs="bwrap"),
     "noisy_correct": Expect("passed", 3, "manual"),
     "flood_output": Expect("passed", 3),
     "loop_after_def": Expect("passed", 3, message="did not run cleanly"),
@@ -360,8 +370,9 @@ def _files(folder: Path, outdir: Path) -> dict[str, bytes]:
         "forged_files": dump(filled(FORGED_FILES)),
         "reads_source": dump(filled(reads_source(outdir, folder))),
         "fork_bomb": dump(filled(FORK_BOMB)),
-        "memory_limit": dump(filled(MEMORY_LIMIT)),
+        "reserves_address_space": dump(filled(RESERVES)),
         "memory_hog": dump(filled(MEMORY_HOG)),
+        "tmpfs_hog": dump(filled(TMPFS_HOG)),
         "noisy_correct": dump(filled(NOISY, ESSAY)),
         "flood_output": dump(_big_outputs(filled(FLOOD), 8)),
         "loop_after_def": dump(filled(LOOP_AFTER_DEF)),
