@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=300 \
          --nbval-sanitize-with tests/notebooks/sanitize.cfg
 
-.PHONY: lab test install lint release solutions screenshots clean
+.PHONY: lab test install lint release solutions screenshots clean cpu-torch wheelhouse
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# A laptop without an NVIDIA GPU: PyTorch's CPU-only build (about 0.2 GB instead of 3 GB of
+# downloads). Run it once before `make lab` or `make test`, which keep it.
+cpu-torch: | $(BIN)/python
+	$(BIN)/python -m pip install torch --index-url https://download.pytorch.org/whl/cpu
 
 lab: install
 	$(BIN)/jupyter lab notebooks/
@@ -42,5 +47,12 @@ screenshots: install
 release: install
 	$(BIN)/attn-course release
 
+# Wheels for an offline GPU node with its own Python and torch (benchmarks/gpu_check.sh installs
+# them there): make wheelhouse PYTHON_VERSION=3.12
+PYTHON_VERSION ?= 3.12
+WHEELHOUSE_EXTRA ?=
+wheelhouse: install
+	PYTHON_VERSION=$(PYTHON_VERSION) WHEELHOUSE_EXTRA="$(WHEELHOUSE_EXTRA)" bash scripts/wheelhouse.sh
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache wheelhouse

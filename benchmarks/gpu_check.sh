@@ -1,16 +1,54 @@
 #!/usr/bin/env bash
-# On a machine with a CUDA GPU: the GPU-marked tests, then the GPU benchmarks, in one run.
+# On a machine with a CUDA GPU: the GPU-marked tests (the grader's end-to-end CUDA grading among
+# them), then the GPU benchmark, in one run of a few minutes.
 #   bash benchmarks/gpu_check.sh
+#
+# With a .venv (made by `make install`) it uses that. Without one — a cluster GPU node, offline,
+# with its own Python, torch and Triton but no Jupyter stack — it uses the node's python3 and
+# torch and installs the rest from wheelhouse/, built ahead on a connected machine with
+#   make wheelhouse PYTHON_VERSION=3.12
+# into a folder of its own (nothing of the node's Python is changed).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-.venv/bin/python}
 status=0
 
+if [ -x .venv/bin/python ]; then
+    PY=.venv/bin/python
+else
+    PY=${PYTHON:-python3}
+    site=${ATTN_COURSE_SITE:-/tmp/attn-course-site}
+    # this checkout's attn_course first (the one under test), then the installed wheels
+    export PYTHONPATH="$PWD:$site${PYTHONPATH:+:$PYTHONPATH}"
+    if ! "$PY" -c "import attn_course, nbclient, ipykernel, nbgrader" 2>/dev/null; then
+        if ! ls wheelhouse/*.whl >/dev/null 2>&1; then
+            echo "No .venv and no wheelhouse/: run \`make wheelhouse PYTHON_VERSION=$("$PY" -c \
+'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')\` on a connected machine" \
+                 "and bring the folder along." >&2
+            exit 1
+        fi
+        echo "== installing wheelhouse/ into $site for $("$PY" --version)"
+        "$PY" -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+            --target "$site" wheelhouse/*.whl || exit 1
+        "$PY" - <<'EOF' || exit 1
+import importlib, sys
+missing = []
+for name in ("numpy", "matplotlib", "nbclient", "ipykernel", "nbgrader", "attn_course"):
+    try:
+        importlib.import_module(name)
+    except ImportError as exc:
+        missing.append(f"{name} ({exc})")
+if missing:
+    sys.exit("Still missing after the install: " + "; ".join(missing) + ". Rebuild the "
+             "wheelhouse with them, e.g. make wheelhouse WHEELHOUSE_EXTRA=\"numpy matplotlib\".")
+EOF
+    fi
+fi
+
 "$PY" -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; \
-print(torch.__version__, torch.cuda.get_device_name(0))" || exit 1
+print('torch', torch.__version__, 'on', torch.cuda.get_device_name(0))" || exit 1
 
 echo "== pytest -m gpu"
-"$PY" -m pytest -m gpu -q -p no:cacheprovider tests/unit || status=1
+"$PY" -m pytest -m gpu -q -p no:cacheprovider tests/unit tests/grading || status=1
 
 echo "== reference MHA vs nn.MultiheadAttention on the GPU"
 "$PY" benchmarks/bench_mha.py --device cuda || status=1

@@ -363,8 +363,9 @@ class Sandbox:
             "OPENBLAS_NUM_THREADS": "1",
             "TMPDIR": "/tmp" if self.mode == "bwrap" else home,
         }
-        if os.environ.get("LD_LIBRARY_PATH"):
-            env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
+        for name in ("LD_LIBRARY_PATH", "PYTHONPATH"):  # the grader's, for its own Python
+            if os.environ.get(name):
+                env[name] = os.environ[name]
         if self.gpu is None:
             env["CUDA_VISIBLE_DEVICES"] = ""  # bwrap shows no GPU node anyway
         elif self.mode != "bwrap":  # every node is visible: name the claimed one

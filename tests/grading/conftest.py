@@ -14,13 +14,14 @@ import pytest
 
 from tests.grading import corpus
 
-BIN = Path(sys.executable).parent
-CLI = str(BIN / "attn-course")
+# The command line as `python -m`: the same code as the `attn-course` script, wherever pip put
+# the scripts (a GPU node installs into a --target folder).
+CLI = [sys.executable, "-m", "attn_course.cli"]
 SANDBOX_UIDS = range(3_100_000, 3_101_000)
 
 
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
 
 
 def sandbox_processes() -> list[int]:

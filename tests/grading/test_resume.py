@@ -53,7 +53,7 @@ def _wait_no_sandbox(seconds: float = 15) -> list[int]:
 
 def test_sigkill_mid_batch_loses_only_the_submissions_in_flight(tmp_path):
     folder, outdir = _submissions(tmp_path / "subs"), tmp_path / "out"
-    proc = subprocess.Popen([CLI, *_grade_args(folder, outdir, 2)], stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([*CLI, *_grade_args(folder, outdir, 2)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     results = outdir / "results"
     try:
@@ -84,7 +84,7 @@ def test_sigkill_mid_batch_loses_only_the_submissions_in_flight(tmp_path):
 
 def test_two_graders_on_one_outdir_grade_each_submission_once(tmp_path):
     folder, outdir = _submissions(tmp_path / "subs"), tmp_path / "out"
-    procs = [subprocess.Popen([CLI, *_grade_args(folder, outdir, 1)], stdout=subprocess.PIPE,
+    procs = [subprocess.Popen([*CLI, *_grade_args(folder, outdir, 1)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
