@@ -3,16 +3,19 @@
     pick_device()            -> torch.device  (cuda, then mps, then cpu)
     seed_everything(seed)    -> torch.Generator seeded with `seed`
     tolerances(dtype, dev)   -> (atol, rtol) for comparing with a float64 reference
+    torch_threads(n)         -> a context in which torch uses n CPU threads
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 
-__all__ = ["pick_device", "seed_everything", "tolerances"]
+__all__ = ["pick_device", "seed_everything", "tolerances", "torch_threads"]
 
 _DEVICE_ORDER = ("cuda", "mps", "cpu")
 
@@ -88,3 +91,21 @@ def tolerances(
     if dtype.is_complex:
         dtype = torch.float64 if dtype == torch.complex128 else torch.float32
     return table.get(dtype, table[torch.float32])
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run torch with `n` intra-op CPU threads inside the block, then restore the previous count.
+
+    For tiny tensors (checks, the explorer's forward passes) one thread is fastest: a second
+    gains nothing, while on a busy machine each parallel region can stall for tens of
+    milliseconds waiting for a descheduled worker thread.
+    """
+    previous = torch.get_num_threads()
+    if previous != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if previous != n:
+            torch.set_num_threads(previous)

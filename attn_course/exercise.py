@@ -19,37 +19,14 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from attn_course.compare import same_result
+
 NOTE = "Showing the reference until your exercise passes"
 PROBE_BATCH, PROBE_LEN = 2, 5
 
 
 def _name(fn: Callable) -> str:
     return getattr(fn, "__name__", type(fn).__name__)
-
-
-def _same(student: Any, reference: Any, atol: float, rtol: float) -> bool:
-    """True when two results (tensors, or tuples/lists of them) match in shape and values."""
-    if isinstance(reference, torch.Tensor):
-        if not isinstance(student, torch.Tensor) or student.shape != reference.shape:
-            return False
-        if student.dtype == torch.bool or reference.dtype == torch.bool:
-            return student.dtype == reference.dtype and bool(torch.equal(student, reference))
-        return bool(
-            torch.allclose(
-                student.detach().to(reference.device, torch.float64),
-                reference.detach().to(torch.float64),
-                atol=atol,
-                rtol=rtol,
-                equal_nan=True,
-            )
-        )
-    if isinstance(reference, tuple | list):
-        return (
-            isinstance(student, tuple | list)
-            and len(student) == len(reference)
-            and all(_same(s, r, atol, rtol) for s, r in zip(student, reference, strict=True))
-        )
-    return student == reference
 
 
 def _student_or_reference(
@@ -90,7 +67,7 @@ def try_student(
 
     def attempt() -> tuple[Any, bool]:
         got = fn(*args, **kwargs)
-        return got, _same(got, expected, atol, rtol)
+        return got, same_result(got, expected, (atol, rtol))
 
     return _student_or_reference(_name(fn), attempt, expected, quiet)
 
@@ -131,7 +108,7 @@ def try_student_module(
         module.eval()
         with torch.no_grad():
             agrees = all(
-                _same(module(*a, **kw), expected(*a, **kw), 1e-4, 1e-4) for a, kw in probes
+                same_result(module(*a, **kw), expected(*a, **kw), (1e-4, 1e-4)) for a, kw in probes
             )
         return module, agrees
 

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from attn_course.device import tolerances
+from attn_course.compare import plain_tensor
+from attn_course.device import tolerances, torch_threads
 
 __all__ = [
     "Case",
@@ -340,15 +341,8 @@ def _value_from_dict(d: dict | None) -> Value | None:
 _MAX_ITEMS = 8
 
 
-def _plain_tensor(obj: torch.Tensor) -> torch.Tensor:
-    """The same tensor as a plain torch.Tensor: subclass overrides (__eq__, __torch_function__)
-    no longer apply. Autograd history is kept."""
-    with torch._C.DisableTorchFunctionSubclass():
-        return torch.Tensor.as_subclass(obj, torch.Tensor)
-
-
 def _tensor_value(obj: torch.Tensor) -> tuple[Value, torch.Tensor]:
-    plain = _plain_tensor(obj)
+    plain = plain_tensor(obj)
     shape = tuple(int(s) for s in plain.shape)
     d = plain.detach()
     if d.layout != torch.strided:
@@ -436,20 +430,6 @@ def _safe_str(obj: Any) -> str:
 # --------------------------------------------------------------------------------------------
 # Running the student's function
 # --------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _one_thread():
-    """Run tiny tensor ops on one thread: on a busy machine thread start-up costs far more
-    than the work itself. The previous setting is restored."""
-    before = torch.get_num_threads()
-    if before != 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if before != 1:
-            torch.set_num_threads(before)
-
-
 _CHECKS_DIR = os.path.dirname(os.path.abspath(__file__))
 _LIBRARY_DIRS = tuple(
     {
@@ -837,12 +817,12 @@ class Check:
 
     def run(self, fn: Callable, cases: Sequence[Case]) -> list[Record]:
         """Call `fn` on every case; never raises for anything `fn` does."""
-        with _one_thread():
+        with torch_threads(1):
             return [run_case(fn, case, len(self.outputs)) for case in cases]
 
     def judge(self, records: Sequence[Record | dict], cases: Sequence[Case]) -> Verdict:
         """Compare records with the oracle on the same cases; name the mistake on failure."""
-        with np.errstate(all="ignore"), warnings.catch_warnings(), _one_thread():
+        with np.errstate(all="ignore"), warnings.catch_warnings(), torch_threads(1):
             warnings.simplefilter("ignore")
             return self._judge(records, cases)
 

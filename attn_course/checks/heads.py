@@ -45,7 +45,7 @@ from attn_course.checks.modules import (
     describe,
     projection_and_mask_mistakes,
 )
-from attn_course.checks.modules import same_result as _same
+from attn_course.compare import same_result as _same
 from attn_course.device import tolerances
 from attn_course.reference.mha import (
     MultiHeadSelfAttention,

@@ -36,7 +36,7 @@ from attn_course.checks.core import (
     describe_value,
     to_value,
 )
-from attn_course.device import tolerances
+from attn_course.compare import plain_tensor, same_result
 
 __all__ = [
     "NONDETERMINISTIC",
@@ -46,7 +46,6 @@ __all__ = [
     "ModuleContractError",
     "call_twice",
     "describe",
-    "same_result",
 ]
 
 
@@ -81,29 +80,6 @@ def describe(obj: Any) -> str:
     return describe_value(value)
 
 
-def _plain(t: torch.Tensor) -> torch.Tensor:
-    with torch._C.DisableTorchFunctionSubclass():
-        return torch.Tensor.as_subclass(t, torch.Tensor).detach()
-
-
-def same_result(a: Any, b: Any) -> bool:
-    """Whether two results agree (same structure; tensors close at their dtype's tolerance).
-
-    Anything that is not a tensor or a tuple/list of tensors counts as the same: the judge
-    reports it."""
-    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
-        a, b = _plain(a), _plain(b)
-        if a.shape != b.shape or a.dtype != b.dtype or a.is_complex() or b.is_complex():
-            return a.shape == b.shape and a.dtype == b.dtype
-        if not a.dtype.is_floating_point:
-            return bool(torch.equal(a, b))
-        atol, rtol = tolerances(a.dtype, a.device)
-        return bool(torch.allclose(a.double(), b.double(), atol=atol, rtol=rtol, equal_nan=True))
-    if isinstance(a, tuple | list) and isinstance(b, tuple | list) and len(a) == len(b):
-        return all(same_result(x, y) for x, y in zip(a, b, strict=True))
-    return True
-
-
 NONDETERMINISTIC = (
     "two identical calls in eval mode gave different results: something random is active "
     "after model.eval(). Use an nn.Dropout module (model.eval() turns it off) or "
@@ -115,10 +91,10 @@ def call_twice(module: nn.Module, x: torch.Tensor, **kwargs: Any) -> Any:
     """module(x, **kwargs), called twice: the inputs must stay untouched and the two results
     agree (eval mode has no randomness). Returns the first result."""
     inputs = {"x": x, **{k: v for k, v in kwargs.items() if isinstance(v, torch.Tensor)}}
-    before = {k: _plain(v).clone() for k, v in inputs.items()}
+    before = {k: plain_tensor(v).detach().clone() for k, v in inputs.items()}
     first = module(x, **kwargs)
     for name, value in inputs.items():
-        if not same_result(_plain(value), before[name]):
+        if not same_result(value, before[name]):
             raise ModuleContractError(
                 f"forward changed its input {name} in place; leave inputs untouched (write "
                 f"{name} = {name} * … instead of {name} *= …, avoid in-place methods ending "

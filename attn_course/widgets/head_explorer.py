@@ -22,8 +22,6 @@ import io
 import math
 import statistics
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import ipywidgets as widgets
 import numpy as np
@@ -32,6 +30,7 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from attn_course.device import torch_threads
 from attn_course.experiments.offsets import (
     D_MODELS,
     OffsetRecallModel,
@@ -108,24 +107,6 @@ def head_stats(d_model: int, num_heads: int, seq_len: int) -> dict[str, int]:
         "score_flops": 4 * t * t * d,
         "score_entries": h * t * t,
     }
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run torch with n intra-op threads inside the block, then restore the previous count.
-
-    The explorer's tensors are tiny (a forward pass takes well under a millisecond), so a second
-    thread gains nothing, while on a busy 2-core machine each parallel region can stall for tens
-    of milliseconds waiting for a descheduled worker thread.
-    """
-    previous = torch.get_num_threads()
-    if previous != n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if previous != n:
-            torch.set_num_threads(previous)
 
 
 def median_ms(fn, repeats: int = TIMING_REPEATS, budget_s: float = 0.05) -> tuple[float, int]:
