@@ -5,43 +5,34 @@
 
 On success a check returns a `CheckResult` (a green card in Jupyter); on failure it raises
 `CheckFailed` (an AssertionError) whose message says what is wrong and what to change.
+
+The machinery, one step a module: `records` (cases and records), `run`, `judge`, `diagnose`,
+`messages`, tied together by `check.Check`; `mistakes` and `catalogue` hold the known mistakes.
+One module per exercise topic defines its cases, oracle and mistakes. `CHECKS` maps the name
+after `check_` in every public check function to its `Check`.
 """
 
-from attn_course.checks.attention import (
-    CAUSAL_MASK_CHECK,
-    SDPA_CHECK,
-    check_causal_mask,
-    check_scaled_dot_product_attention,
-)
-from attn_course.checks.core import (
-    Case,
-    Check,
-    CheckFailed,
-    CheckResult,
-    Diagnosis,
-    Mistake,
-    Record,
-    Verdict,
-)
+from attn_course.checks.attention import SDPA_CHECK, check_scaled_dot_product_attention
+from attn_course.checks.check import Check
 from attn_course.checks.heads import (
     MERGE_HEADS_CHECK,
-    MHA_CHECK,
     SPLIT_HEADS_CHECK,
     check_merge_heads,
-    check_multi_head_self_attention,
     check_split_heads,
 )
-from attn_course.checks.self_attention import (
-    POSITIONAL_ENCODING_CHECK,
-    SELF_ATTENTION_CHECK,
-    check_positional_encoding,
-    check_self_attention,
-)
+from attn_course.checks.masks import CAUSAL_MASK_CHECK, check_causal_mask
+from attn_course.checks.mha import MHA_CHECK, check_multi_head_self_attention
+from attn_course.checks.mistakes import Mistake
+from attn_course.checks.positional import POSITIONAL_ENCODING_CHECK, check_positional_encoding
+from attn_course.checks.records import Case, Record
+from attn_course.checks.results import CheckFailed, CheckResult, Diagnosis, Verdict
+from attn_course.checks.self_attention import SELF_ATTENTION_CHECK, check_self_attention
 from attn_course.checks.softmax import SOFTMAX_CHECK, check_softmax
 
-# Every check by exercise name, for graders that run and judge in separate processes.
+# Every check by the name students call it with, minus `check_`: CHECKS["softmax"] is the check
+# behind check_softmax. Graders that run and judge in separate processes look checks up here.
 CHECKS: dict[str, Check] = {
-    c.name: c
+    c.registry_name: c
     for c in (
         SOFTMAX_CHECK,
         SDPA_CHECK,

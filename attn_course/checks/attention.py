@@ -1,44 +1,33 @@
-"""Checks for scaled dot-product attention and the causal mask.
+"""The check for scaled dot-product attention.
 
     check_scaled_dot_product_attention(fn, *, masks=True, seed=0)
         fn(q, k, v, mask=None) -> (out, weights): q (..., T_q, d_k), k (..., T_k, d_k),
         v (..., T_k, d_v), bool mask broadcastable to (..., T_q, T_k) with True = may attend;
         out (..., T_q, d_v), weights (..., T_q, T_k).
-    check_causal_mask(fn, *, seed=0)
-        fn(T) -> bool (T, T), True where key j <= query i.
 
 The oracle for `out` is torch's F.scaled_dot_product_attention and for `weights` torch.softmax,
-both in float64. Known mistakes are buggy variants of the same computation (see MISTAKES).
+both in float64. Known mistakes are buggy variants of the same computation
+(`attention_variants`), several of them shared with the module checks (`catalogue`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from functools import partial
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from attn_course.checks.core import (
-    Case,
-    Check,
-    CheckResult,
-    ExceptionHint,
-    FlagHint,
-    Mistake,
-    Record,
-    fails_exactly_with,
-)
+from attn_course.checks import attention_variants as av
+from attn_course.checks import catalogue
+from attn_course.checks.check import Check
+from attn_course.checks.mistakes import ExceptionHint, FlagHint, Mistake, fails_exactly_with
+from attn_course.checks.records import Case, Record, output_arrays
+from attn_course.checks.results import CheckResult
 from attn_course.device import tolerances
+from attn_course.formatting import dtype_text, shape_text
 
-__all__ = [
-    "SDPA_CHECK",
-    "CAUSAL_MASK_CHECK",
-    "check_scaled_dot_product_attention",
-    "check_causal_mask",
-]
+__all__ = ["SDPA_CHECK", "check_scaled_dot_product_attention", "random_mask", "sdpa_cases"]
 
 NEG_INF = float("-inf")
 
@@ -78,7 +67,7 @@ def _qk(g, batch, T_q, T_k, d_k, offset):
     return m + math.copysign(a, offset) * c, n + a * c
 
 
-def _random_mask(g, shape):
+def random_mask(g, shape):
     """Random bool mask with at least one True and one False in every row."""
     *lead, T_q, T_k = shape
     m = torch.rand(*shape, generator=g) < 0.6
@@ -87,10 +76,6 @@ def _random_mask(g, shape):
         on, off = torch.randperm(T_k, generator=g)[:2].tolist()
         rows[r, on], rows[r, off] = True, False
     return rows.reshape(shape)
-
-
-def _shape(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
 def _sdpa_case(
@@ -108,12 +93,12 @@ def _sdpa_case(
     atol, rtol = tolerances(dtype, device)
     inputs = {"q": q.to(dtype), "k": k.to(dtype), "v": v.to(dtype)}
     keywords: tuple[str, ...] = ()
-    desc = f"q {_shape(q.shape)}, k {_shape(k.shape)}, v {_shape(v.shape)}"
+    desc = f"q {shape_text(q.shape)}, k {shape_text(k.shape)}, v {shape_text(v.shape)}"
     if mask is not None:
         inputs["mask"] = mask
         keywords = ("mask",)
-        desc += f", {mask_name} mask {_shape(mask.shape)}"
-    desc += f", {str(dtype).replace('torch.', '')}"
+        desc += f", {mask_name} mask {shape_text(mask.shape)}"
+    desc += f", {dtype_text(dtype)}"
     if offset is not None:
         desc += f", scores ≈ {offset:+.0e}"
     if grad:
@@ -185,10 +170,10 @@ def sdpa_cases(seed: int = 0, *, masks: bool = True, device: str | torch.device 
                   mask_name="key-padding", flags=("padding",))),
             ("random mask (2, 4, 6) float64",
              dict(batch=(2,), T_q=4, T_k=6, d_k=8, d_v=5, dtype=f64,
-                  mask=_random_mask(g, (2, 4, 6)), mask_name="random")),
+                  mask=random_mask(g, (2, 4, 6)), mask_name="random")),
             ("masked, scores ≈-1e5 float64",
              dict(batch=(2,), T_q=4, T_k=6, d_k=8, d_v=5, dtype=f64, offset=-1e5,
-                  mask=_random_mask(g, (2, 4, 6)), mask_name="random",
+                  mask=random_mask(g, (2, 4, 6)), mask_name="random",
                   flags=("very_negative",))),
         ]
     specs.append(("gradients 3-D T_q=4, T_k=6 float64",
@@ -205,154 +190,67 @@ def sdpa_cases(seed: int = 0, *, masks: bool = True, device: str | torch.device 
 
 
 # --------------------------------------------------------------------------------------------
-# Known mistakes: the computation with one deliberate bug each
+# Known mistakes
 # --------------------------------------------------------------------------------------------
-def _inv_sqrt_dk(q, k, v):
-    return 1 / math.sqrt(q.shape[-1])
+def _same(variant):
+    return variant
 
-
-def _buggy_sdpa(
-    q, k, v, mask=None, *, scale=_inv_sqrt_dk, scale_after=False,
-    transpose=lambda k: k.transpose(-2, -1), dim=-1, softmax="stable", mask_mode="fill",
-    fill=NEG_INF, invert=False, out="wv", ret="ok", no_grad=False, detach_k=False,
-    inplace=False, cast=None, cast_inputs=None, matmul=torch.matmul,
-):
-    ctx = torch.no_grad() if no_grad else contextlib.nullcontext()
-    with ctx:
-        if cast_inputs is not None:
-            q, k, v = q.to(cast_inputs), k.to(cast_inputs), v.to(cast_inputs)
-        if inplace:
-            q.div_(math.sqrt(q.shape[-1]))
-            scale = lambda q, k, v: 1.0  # noqa: E731 - q already scaled
-        if detach_k:
-            k = k.detach()
-        raw = matmul(q, transpose(k))
-        s = raw if scale_after else raw * scale(q, k, v)
-        allowed = None
-        if mask is not None:
-            allowed = ~mask if invert else mask
-            if mask_mode == "fill":
-                s = s.masked_fill(~allowed, fill)
-        if softmax == "stable":
-            w = torch.softmax(s, dim=dim)
-        elif softmax == "naive":
-            e = torch.exp(s)
-            if allowed is not None and mask_mode == "multiply_exp":
-                e = e * allowed
-            w = e / e.sum(dim=dim, keepdim=True)
-        else:  # no softmax at all
-            w = s
-        if scale_after:
-            w = w * scale(q, k, v)
-        if allowed is not None and mask_mode == "after":
-            w = w * allowed
-        o = {"wv": lambda: matmul(w, v), "wk": lambda: matmul(w, k),
-             "wTv": lambda: matmul(w.transpose(-2, -1), v)}[out]()
-        result = {"ok": (o, w), "swap": (w, o), "wT": (o, w.transpose(-2, -1)),
-                  "scores": (o, s)}[ret]
-        if cast is not None:
-            result = tuple(t.to(cast) for t in result)
-        return result
-
-
-def _bmm(a, b):
-    return torch.bmm(a, b)
-
-
-_b = partial(partial, _buggy_sdpa)
 
 SDPA_MISTAKES: tuple[Mistake, ...] = (
-    Mistake(
-        "no_scale",
-        "the scores are not scaled by 1/√d_k",
-        "divide the scores by math.sqrt(d_k), with d_k = q.shape[-1]: "
-        "scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)",
-        (_b(scale=lambda q, k, v: 1.0),),
-    ),
-    Mistake(
-        "scale_by_dk",
-        "the scores are divided by d_k instead of √d_k",
-        "divide by math.sqrt(d_k), not by d_k",
-        (_b(scale=lambda q, k, v: 1 / q.shape[-1]),),
-    ),
+    catalogue.no_scale(_same, "d_k", "q.shape[-1]"),
+    catalogue.scale_by_dk(_same),
     Mistake(
         "scale_multiplied",
         "the scores are multiplied by √d_k instead of divided",
         "divide: scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)",
-        (_b(scale=lambda q, k, v: math.sqrt(q.shape[-1])),),
+        (av.scale_multiplied,),
     ),
     Mistake(
         "scale_wrong_size",
         "the scale uses the wrong size (d_k is the last dim of q and k)",
         "use d_k = q.shape[-1] (not v.shape[-1], the sequence length, or a fixed index "
         "such as k.shape[1])",
-        (
-            _b(scale=lambda q, k, v: 1 / math.sqrt(v.shape[-1])),
-            _b(scale=lambda q, k, v: 1 / math.sqrt(k.shape[-2])),
-            _b(scale=lambda q, k, v: 1 / math.sqrt(q.shape[-2])),
-            _b(scale=lambda q, k, v: 1 / math.sqrt(k.shape[1])),
-        ),
+        (av.scaled_by_d_v, av.scaled_by_T_k, av.scaled_by_T_q, av.scaled_by_dim_1_of_k),
     ),
     Mistake(
         "scale_after_softmax",
         "the 1/√d_k scaling is applied after the softmax",
         "scale the scores before the softmax: softmax(q @ k.transpose(-2, -1) / math.sqrt(d_k))",
-        (_b(scale_after=True),),
+        (av.scaled_after_softmax,),
     ),
-    Mistake(
-        "softmax_wrong_dim",
-        "the softmax runs over the wrong dim",
-        "normalise over the keys, the last dim: torch.softmax(scores, dim=-1)",
-        (_b(dim=-2), _b(dim=0), _b(dim=1)),
-    ),
+    catalogue.softmax_wrong_dim(_same, av.softmax_over_queries, av.softmax_over_dim_0,
+                                av.softmax_over_dim_1),
     Mistake(
         "three_d_only",
         "the code only works for 3-D inputs (B, T, d): it fails for (T, d) and (B, H, T, d)",
         "count dims from the end so any number of batch dims works: k.transpose(-2, -1), "
         "softmax(dim=-1), and @ (torch.matmul) instead of torch.bmm",
-        (_b(transpose=lambda k: k.transpose(1, 2)), _b(matmul=_bmm), _b(dim=2)),
+        (av.transpose_1_2, av.bmm, av.softmax_over_dim_2),
         detect=fails_exactly_with("2d", "4d"),
     ),
     Mistake(
         "dot_T",
         "k.T reverses all dims of a batched tensor",
         "transpose only the last two dims: k.transpose(-2, -1) (or k.mT)",
-        (_b(transpose=lambda k: k.T),),
+        (av.dot_T,),
     ),
-    Mistake(
-        "mask_inverted",
-        "the mask is inverted: True means 'may attend', so fill where the mask is False",
-        "scores = scores.masked_fill(~mask, float('-inf'))",
-        (_b(invert=True), _b(invert=True, fill=-1e9)),
-    ),
-    Mistake(
-        "mask_ignored",
-        "the mask is ignored",
-        "before the softmax, hide the masked keys: "
-        "scores = scores.masked_fill(~mask, float('-inf'))",
-        (_b(mask_mode="ignore"),),
-    ),
-    Mistake(
-        "mask_after_softmax",
-        "the mask is applied after the softmax, so rows no longer sum to 1",
-        "mask the scores before the softmax: scores.masked_fill(~mask, float('-inf')), "
-        "then torch.softmax(scores, dim=-1)",
-        (_b(mask_mode="after"),),
-    ),
+    catalogue.mask_inverted(_same),
+    catalogue.mask_ignored(_same),
+    catalogue.mask_after_softmax(_same),
     Mistake(
         "mask_fill_zero",
         "masked scores are set to 0 instead of -inf, so masked keys still get weight "
         "(exp(0) = 1)",
         "fill with float('-inf') (or torch.finfo(scores.dtype).min): "
         "scores.masked_fill(~mask, float('-inf'))",
-        (_b(fill=0.0),),
+        (av.masked_with_zero,),
     ),
     Mistake(
         "fill_not_negative_enough",
         "the fill value for masked scores is not negative enough: with scores ≈ -1e5 the "
         "masked keys still get weight",
         "fill with float('-inf') or torch.finfo(scores.dtype).min",
-        (_b(fill=-1e2), _b(fill=-1e3), _b(fill=-1e4)),
+        (av.masked_with_minus_1e2, av.masked_with_minus_1e3, av.masked_with_minus_1e4),
         detect=lambda records, cases, oracle, results: _leaks_only_when_very_negative(
             records, cases
         ),
@@ -362,64 +260,64 @@ SDPA_MISTAKES: tuple[Mistake, ...] = (
         "the softmax is numerically unstable: exp overflows for large scores (NaN / inf)",
         "subtract the row max before exp: scores - scores.amax(dim=-1, keepdim=True) "
         "(or use torch.softmax(scores, dim=-1))",
-        (_b(softmax="naive"), _b(softmax="naive", mask_mode="multiply_exp")),
+        (av.naive_softmax, av.naive_softmax_times_mask),
         detect=lambda records, cases, oracle, results: _nonfinite_only_for_large(records, cases),
     ),
     Mistake(
         "weights_are_scores",
         "the returned weights are the scores before the softmax",
         "return the softmax of the scores: weights = torch.softmax(scores, dim=-1)",
-        (_b(ret="scores"), _b(ret="scores", fill=-1e9)),
+        (av.returns_scores, av.returns_scores_fill_1e9),
     ),
     Mistake(
         "no_softmax",
         "there is no softmax: the scores are used as weights",
         "weights = torch.softmax(scores, dim=-1); out = weights @ v",
-        (_b(softmax="none"), _b(softmax="none", fill=-1e9)),
+        (av.no_softmax, av.no_softmax_fill_1e9),
     ),
     Mistake(
         "weights_transposed",
         "the returned weights are transposed: (T_k, T_q) instead of (T_q, T_k)",
         "return the weights as computed, (..., T_q, T_k): one row per query",
-        (_b(ret="wT"),),
+        (av.weights_transposed,),
     ),
     Mistake(
         "swapped",
         "the results are returned in the wrong order",
         "return out first, then the weights: `return out, weights`",
-        (_b(ret="swap"),),
+        (av.swapped,),
     ),
     Mistake(
         "out_uses_k",
         "out is computed from k instead of v",
         "out = weights @ v",
-        (_b(out="wk"),),
+        (av.out_from_k,),
     ),
     Mistake(
         "out_uses_transposed_weights",
         "out uses the transposed weights",
         "out = weights @ v, with weights (..., T_q, T_k) and v (..., T_k, d_v)",
-        (_b(out="wTv"),),
+        (av.out_from_transposed_weights,),
     ),
     Mistake(
         "inplace_input",
         "q is modified in place (e.g. q /= math.sqrt(d_k))",
         "compute a new tensor instead, q = q / math.sqrt(d_k), or scale the scores; never "
         "change the inputs",
-        (_b(inplace=True),),
+        (av.scales_q_in_place,),
     ),
     Mistake(
         "dtype_change",
         "the results come back in another dtype",
         "your float64 inputs came back as float32: avoid torch.tensor(d_k) / .float(); use "
         "math.sqrt(d_k) and keep the inputs' dtype",
-        (_b(cast_inputs=torch.float32), _b(cast=torch.float32)),
+        (av.inputs_to_float32, av.results_to_float32),
     ),
     Mistake(
         "detached",
         "the result is cut off from autograd: gradients do not reach q, k, v",
         "don't use .detach(), .data, numpy round trips or torch.no_grad() inside the function",
-        (_b(no_grad=True), _b(detach_k=True)),
+        (av.under_no_grad, av.k_detached),
     ),
 )
 
@@ -427,26 +325,13 @@ SDPA_MISTAKES: tuple[Mistake, ...] = (
 # --------------------------------------------------------------------------------------------
 # Generic explanations when no known mistake fits
 # --------------------------------------------------------------------------------------------
-def _arrays(record: Record, n: int = 2):
-    """The returned tensors as float64 arrays, or None when the record has no usable outputs."""
-    v = record.value
-    if record.status != "returned" or v is None:
-        return None
-    items = list(v.items) if n > 1 else [v]
-    if n > 1 and (v.kind != "sequence" or len(items) != n):
-        return None
-    if any(i.kind != "tensor" or i.data is None for i in items):
-        return None
-    return [i.data.astype(np.float64) for i in items]
-
-
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float64).numpy()
 
 
 def _masked_leak(record: Record, case: Case) -> float:
     """Largest weight the student gives a masked key in this case (0 when none / unknown)."""
-    arrays = _arrays(record)
+    arrays = output_arrays(record)
     mask = case.inputs.get("mask")
     if arrays is None or mask is None:
         return 0.0
@@ -468,7 +353,7 @@ def _leaks_only_when_very_negative(records, cases) -> bool:
 
 def _nonfinite_only_for_large(records, cases) -> bool:
     def nonfinite(r):
-        arrays = _arrays(r)
+        arrays = output_arrays(r)
         return arrays is not None and not all(np.isfinite(a).all() for a in arrays)
 
     flagged = [nonfinite(r) for r in records]
@@ -499,7 +384,7 @@ def _sdpa_explain(records, cases, oracle, results) -> list[str]:
     hints: list[str] = []
     failing = [i for i, r in enumerate(results) if not r.passed]
     for i in failing:
-        case, arrays = cases[i], _arrays(records[i])
+        case, arrays = cases[i], output_arrays(records[i])
         if arrays is None or "large_logits" in case.flags:
             continue
         out, w = arrays
@@ -586,6 +471,7 @@ def _float_dtype_hint(output: str, got: str, want: str) -> str:
 
 SDPA_CHECK = Check(
     "scaled_dot_product_attention",
+    check_function="check_scaled_dot_product_attention",
     outputs=("out", "weights"),
     signature="def scaled_dot_product_attention(q, k, v, mask=None): ... return out, weights",
     make_cases=sdpa_cases,
@@ -615,103 +501,3 @@ def check_scaled_dot_product_attention(fn, *, masks: bool = True, seed: int = 0)
     return SDPA_CHECK.check(fn, seed=seed, masks=bool(masks))
 
 
-# --------------------------------------------------------------------------------------------
-# causal_mask(T)
-# --------------------------------------------------------------------------------------------
-def _causal_oracle(T):
-    return torch.ones(T, T, dtype=torch.bool).tril()
-
-
-def causal_cases(seed: int = 0, *, device: str | torch.device = "cpu"):
-    """T = 4, 1, 2, 7 (the seed does not change them: the mask is deterministic)."""
-    del device  # causal_mask(T) creates its own tensor on the CPU
-    cases = []
-    for i, (name, T, flags) in enumerate(
-        [("T=4", 4, ()), ("T=1 (edge case)", 1, ("t1",)), ("T=2", 2, ()), ("T=7", 7, ())]
-    ):
-        cases.append(
-            Case(
-                name=name,
-                inputs={"T": T},
-                shapes=((T, T),),
-                tolerance=(0.0, 0.0),
-                description=f"expected bool ({T}, {T}), True where key j <= query i",
-                flags=frozenset(flags),
-                key=f"causal:{seed}:{i}:{name}",
-            )
-        )
-    return cases
-
-
-CAUSAL_MISTAKES: tuple[Mistake, ...] = (
-    Mistake(
-        "inverted",
-        "the mask is inverted: True must mark the keys a query MAY attend to (j <= i)",
-        "torch.tril(torch.ones(T, T, dtype=torch.bool))",
-        (lambda T: torch.ones(T, T, dtype=torch.bool).triu(1),),
-    ),
-    Mistake(
-        "strict",
-        "the diagonal is excluded: each position may also attend to itself (j <= i, not j < i)",
-        "keep the diagonal: torch.tril(torch.ones(T, T, dtype=torch.bool)) (diagonal=0)",
-        (lambda T: torch.ones(T, T, dtype=torch.bool).tril(-1),),
-    ),
-    Mistake(
-        "transposed",
-        "the mask is transposed (upper triangle): row i is the query, column j the key",
-        "use the lower triangle: torch.tril(torch.ones(T, T, dtype=torch.bool))",
-        (lambda T: torch.ones(T, T, dtype=torch.bool).triu(),),
-    ),
-    Mistake(
-        "not_bool",
-        "the mask is a 0/1 number tensor, not bool",
-        "return a bool tensor, e.g. torch.tril(torch.ones(T, T, dtype=torch.bool))",
-        (lambda T: torch.ones(T, T).tril(), lambda T: torch.ones(T, T, dtype=torch.long).tril(),
-         lambda T: torch.ones(T, T, dtype=torch.uint8).tril()),
-    ),
-    Mistake(
-        "additive",
-        "this is an additive float mask (0 / -inf); the course uses bool masks, True = may "
-        "attend",
-        "return torch.tril(torch.ones(T, T, dtype=torch.bool))",
-        (lambda T: torch.zeros(T, T).masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1),
-                                                 NEG_INF),),
-    ),
-    Mistake(
-        "extra_dims",
-        "the mask has extra leading dims",
-        "return shape (T, T); broadcasting adds batch dims where the mask is used",
-        (lambda T: torch.ones(T, T, dtype=torch.bool).tril()[None],
-         lambda T: torch.ones(T, T, dtype=torch.bool).tril()[None, None]),
-    ),
-    Mistake(
-        "squeezed",
-        "for T=1 the mask lost its dims (squeeze)",
-        "don't squeeze(): the shape must stay (T, T), also (1, 1) for T=1",
-        (lambda T: torch.ones(T, T, dtype=torch.bool).tril().squeeze(),),
-    ),
-)
-
-
-def _bool_dtype_hint(output: str, got: str, want: str) -> str:
-    return "return a bool tensor, e.g. torch.tril(torch.ones(T, T, dtype=torch.bool))"
-
-
-CAUSAL_MASK_CHECK = Check(
-    "causal_mask",
-    outputs=("mask",),
-    signature="def causal_mask(T): ... return mask  # bool (T, T)",
-    make_cases=causal_cases,
-    oracle=_causal_oracle,
-    mistakes=CAUSAL_MISTAKES,
-    flag_hints=(FlagHint(frozenset({"t1"}),
-                         "it fails only for T=1: keep the shape (1, 1) (no squeeze, no T-1 "
-                         "sizes)"),),
-    dtype_hint=_bool_dtype_hint,
-)
-
-
-def check_causal_mask(fn, *, seed: int = 0) -> CheckResult:
-    """Check `fn(T) -> bool (T, T)` (True where key j <= query i)."""
-    __tracebackhide__ = True
-    return CAUSAL_MASK_CHECK.check(fn, seed=seed)

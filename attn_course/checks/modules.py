@@ -24,18 +24,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from attn_course.checks.core import (
-    Case,
-    Check,
-    Diagnosis,
-    ErrorInfo,
-    ExceptionHint,
-    FlagHint,
-    Mistake,
-    Problem,
-    describe_value,
-    to_value,
-)
+from attn_course.checks.check import Check
+from attn_course.checks.messages import describe_value
+from attn_course.checks.mistakes import ExceptionHint, FlagHint
+from attn_course.checks.records import Case, ErrorInfo, to_value
+from attn_course.checks.results import Diagnosis, Problem
 from attn_course.compare import plain_tensor, same_result
 
 __all__ = [
@@ -118,9 +111,8 @@ class ModuleCheck(Check):
     linears: the nn.Linear attributes the class must have (shapes and biases come from the
     case's state). forward(check, module, x, mask) -> outputs, with ModuleContractError for
     broken contracts. notes: linear name -> what it does, shown when it is missing or misshapen.
-    parameter_note: appended when the parameter count is off. check_function: the name of the
-    student-facing check, for messages. Other arguments as for `Check` (the oracle and the
-    mistakes' variants are classes).
+    parameter_note: appended when the parameter count is off. Other arguments as for `Check`
+    (the oracle and the mistakes' variants are classes).
     """
 
     def __init__(
@@ -129,7 +121,6 @@ class ModuleCheck(Check):
         *,
         linears: Sequence[str],
         forward: Callable[..., Any],
-        check_function: str,
         notes: dict[str, str] | None = None,
         parameter_note: str = "",
         **kwargs: Any,
@@ -137,7 +128,6 @@ class ModuleCheck(Check):
         super().__init__(name, **kwargs)
         self.linears = tuple(linears)
         self.forward = forward
-        self.check_function = check_function
         self.notes = dict(notes or {})
         self.parameter_note = parameter_note
 
@@ -157,7 +147,7 @@ class ModuleCheck(Check):
                     "__init__")
         return f"expected the class {self.name}, got {describe(obj)}. Pass the class: {usage}"
 
-    def _not_a_function(self, fn: Any) -> str | None:
+    def not_a_function(self, fn: Any) -> str | None:
         return self.not_a_class(fn)
 
     def run(self, fn: Any, cases: Sequence[Case]) -> list:
@@ -250,10 +240,10 @@ class ModuleCheck(Check):
         module.eval()
 
     # ---- judging ---------------------------------------------------------------------------
-    def _raised_problem(self, err: ErrorInfo) -> Problem:
+    def raised_problem(self, err: ErrorInfo) -> Problem:
         if err.type_name == ModuleContractError.__name__:
             return Problem("contract", err.message)
-        return super()._raised_problem(err)
+        return super().raised_problem(err)
 
     def diagnose(self, records, cases, oracle, results) -> Diagnosis:
         first = [r.problems[0] if r.problems else None for r in results]
@@ -263,34 +253,6 @@ class ModuleCheck(Check):
             return Diagnosis("", "", "contract", "structural")
         return super().diagnose(records, cases, oracle, results)
 
-
-def projection_and_mask_mistakes(variant: Callable[..., type]) -> tuple[Mistake, ...]:
-    """Mistakes every attention module can make, built with the module's own buggy variants.
-
-    variant(**bugs) returns a copy of the reference class with those bugs; it must understand
-    keys="q" and mask_mode="ignore" / "invert" (with fill=...).
-    """
-    return (
-        Mistake(
-            "keys_from_query",
-            "the keys come from the query projection",
-            "k = self.k_proj(x): keys have their own projection",
-            (variant(keys="q"),),
-        ),
-        Mistake(
-            "mask_ignored",
-            "the mask is ignored",
-            "before the softmax, hide the masked keys: "
-            "scores = scores.masked_fill(~mask, float('-inf'))",
-            (variant(mask_mode="ignore"),),
-        ),
-        Mistake(
-            "mask_inverted",
-            "the mask is inverted: True means 'may attend', so fill where the mask is False",
-            "scores = scores.masked_fill(~mask, float('-inf'))",
-            (variant(mask_mode="invert"), variant(mask_mode="invert", fill=-1e9)),
-        ),
-    )
 
 # Flag hints every module check shares: failures confined to one kind of case.
 MODULE_FLAG_HINTS = (

@@ -1,63 +1,41 @@
-"""Checks for single-head self-attention and the sinusoidal positional encoding.
+"""The check for single-head self-attention.
 
     check_self_attention(cls, *, seed=0)
         cls(d_model, d_k, d_v=None, bias=False): an nn.Module with nn.Linear q_proj, k_proj
         (d_model -> d_k) and v_proj (d_model -> d_v or d_k); forward(x, mask=None) ->
         (out (B, T, d_v), weights (B, T, T)). Bool mask, True = may attend.
-    check_positional_encoding(fn, *, seed=0)
-        fn(T, d_model) -> float32 (T, d_model): PE[pos, 2i] = sin(pos / 10000^(2i/d_model)),
-        PE[pos, 2i + 1] = cos(the same angle); an odd d_model ends with a sin column.
 
-The self-attention oracle is the reference SelfAttention run in float64 with the same weights;
-the positional-encoding oracle is the reference in float64, cast to float32.
+The oracle is the reference SelfAttention run in float64 with the same weights.
 """
 
 from __future__ import annotations
 
 import math
-from functools import partial
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from attn_course.checks.attention import _arrays, _random_mask
-from attn_course.checks.core import (
-    Case,
-    Check,
-    CheckResult,
-    ExceptionHint,
-    FlagHint,
-    Mistake,
-    fails_exactly_with,
-)
+from attn_course.checks import attention_variants as av
+from attn_course.checks import catalogue
+from attn_course.checks.attention import random_mask
+from attn_course.checks.mistakes import ExceptionHint, FlagHint, Mistake
 from attn_course.checks.modules import (
     MODULE_FLAG_HINTS,
     SUPER_INIT_HINT,
     ModuleCase,
     ModuleCheck,
     call_twice,
-    projection_and_mask_mistakes,
 )
+from attn_course.checks.results import CheckResult
 from attn_course.device import tolerances
+from attn_course.formatting import dtype_text, shape_text
 from attn_course.reference.attention import scaled_dot_product_attention
-from attn_course.reference.positional import sinusoidal_positional_encoding
 from attn_course.reference.self_attention import SelfAttention
 
-__all__ = [
-    "POSITIONAL_ENCODING_CHECK",
-    "SELF_ATTENTION_CHECK",
-    "check_positional_encoding",
-    "check_self_attention",
-]
+__all__ = ["SELF_ATTENTION_CHECK", "check_self_attention", "self_attention_cases"]
 
-NEG_INF = float("-inf")
 F64, F32 = torch.float64, torch.float32
-
-
-def _shape(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
 # --------------------------------------------------------------------------------------------
@@ -104,16 +82,16 @@ def _sa_case(g, seed, i, name, *, D, d_k, d_v=None, B, T, dtype=F64, bias=False,
     elif mask_kind == "padding":
         lengths = torch.randint(1, T, (B,), generator=g)
         mask = (torch.arange(T) < lengths[:, None])[:, None, :]  # (B, 1, T)
-        mask_text = f"key-padding mask {_shape(mask.shape)}"
+        mask_text = f"key-padding mask {shape_text(mask.shape)}"
     elif mask_kind == "random":
-        mask, mask_text = _random_mask(g, (B, T, T)), f"random mask ({B}, {T}, {T})"
+        mask, mask_text = random_mask(g, (B, T, T)), f"random mask ({B}, {T}, {T})"
     keywords: tuple[str, ...] = ()
     if mask is not None:
         inputs["mask"] = mask.to(device)
         keywords = ("mask",)
     parts = [f"{D}, {d_k}"] + [f"{k}={v!r}" for k, v in kwargs.items()]
     m = ", mask=mask" if mask is not None else ""
-    desc = f"x {_shape(x.shape)} {str(dtype).replace('torch.', '')}"
+    desc = f"x {shape_text(x.shape)} {dtype_text(dtype)}"
     desc += (f", {mask_text}" if mask_text else "") + "; same weights as the reference"
     desc += "; gradients checked" if grad else ""
     shapes = ((B, T, dv), (B, T, T))
@@ -158,80 +136,66 @@ def self_attention_cases(seed: int = 0, *, device: str | torch.device = "cpu"):
             for i, (name, spec) in enumerate(specs)]
 
 
-def _buggy_sa(m, x, mask=None, *, keys="k", values="v", scale="d_k", dim=-1, mask_mode="ok",
-              fill=NEG_INF):
-    q = m.q_proj(x)  # (B, T, d_k)
-    k = (m.q_proj if keys == "q" else m.k_proj)(x)  # (B, T, d_k)
-    v = x if values == "x" else m.v_proj(x)  # (B, T, d_v)
-    d_k = q.shape[-1]
-    divisor = {"d_k": math.sqrt(d_k), "d_model": math.sqrt(x.shape[-1]), "none": 1.0,
-               "d_k_plain": d_k}[scale]
-    s = q @ k.transpose(-2, -1) / divisor
-    if mask is not None and mask_mode != "ignore":
-        allowed = ~mask if mask_mode == "invert" else mask
-        s = s.masked_fill(~allowed, fill)
-    w = torch.softmax(s, dim=dim)
-    return w @ v, w
+# ---- the known mistakes: the reference with one step replaced each --------------------------
+class _Steps(SelfAttention):
+    """The reference forward as steps; a known mistake is a subclass that replaces one."""
+
+    attend = staticmethod(av.attention)
+
+    def project(self, x):  # q, k (B, T, d_k), v (B, T, d_v)
+        return self.q_proj(x), self.k_proj(x), self.v_proj(x)
+
+    def forward(self, x, mask=None):
+        q, k, v = self.project(x)
+        return self.attend(q, k, v, mask)  # (B, T, d_v), (B, T, T)
 
 
-def _sa_variant(**bugs) -> type[nn.Module]:
-    class Buggy(SelfAttention):
-        def forward(self, x, mask=None):
-            return _buggy_sa(self, x, mask, **bugs)
-
-    Buggy.__qualname__ = Buggy.__name__ = "SelfAttention"
-    return Buggy
+def _variant(**steps) -> type:
+    """A copy of the reference with `steps` replaced (an attention becomes a static method)."""
+    body = {k: staticmethod(v) if k == "attend" else v for k, v in steps.items()}
+    return type("SelfAttention", (_Steps,), body)
 
 
-_v = _sa_variant
+def _build(attend):
+    return _variant(attend=attend)
+
+
+class _ScaledByDModel(_Steps):
+    def forward(self, x, mask=None):
+        q, k, v = self.project(x)
+        return av._attend(av._raw(q, k) / math.sqrt(x.shape[-1]), v, mask)
+
+
+_ScaledByDModel.__name__ = _ScaledByDModel.__qualname__ = "SelfAttention"
 
 SA_MISTAKES: tuple[Mistake, ...] = (
     Mistake(
         "values_from_x",
         "the values are x itself instead of v_proj(x)",
         "v = self.v_proj(x); out = weights @ v",
-        (_v(values="x"),),
+        (_variant(project=lambda self, x: (self.q_proj(x), self.k_proj(x), x)),),
     ),
-    Mistake(
-        "no_scale",
-        "the scores are not scaled by 1/√d_k",
-        "divide the scores by math.sqrt(d_k): scores = q @ k.transpose(-2, -1) / "
-        "math.sqrt(d_k)",
-        (_v(scale="none"),),
-    ),
+    catalogue.no_scale(_build, "d_k", "q.shape[-1]"),
     Mistake(
         "scale_d_model",
         "the scores are scaled by 1/√d_model instead of 1/√d_k",
         "the dot products are taken in d_k dims: divide by math.sqrt(d_k), d_k = q.shape[-1]",
-        (_v(scale="d_model"),),
+        (_ScaledByDModel,),
     ),
-    Mistake(
-        "scale_by_dk",
-        "the scores are divided by d_k instead of √d_k",
-        "divide by math.sqrt(d_k), not by d_k",
-        (_v(scale="d_k_plain"),),
-    ),
-    Mistake(
-        "softmax_wrong_dim",
-        "the softmax runs over the wrong dim",
-        "normalise over the keys, the last dim: torch.softmax(scores, dim=-1)",
-        (_v(dim=-2), _v(dim=0)),
-    ),
-    *projection_and_mask_mistakes(_v),
-    Mistake(
-        "masked_only",
-        "it fails only when a mask is given",
-        "the mask is bool, broadcastable to (B, T, T), True = may attend: "
-        "scores.masked_fill(~mask, float('-inf')) before the softmax",
-        detect=fails_exactly_with("masked"),
-    ),
+    catalogue.scale_by_dk(_build),
+    catalogue.softmax_wrong_dim(_build, av.softmax_over_queries, av.softmax_over_dim_0),
+    catalogue.keys_from_query(
+        _variant(project=lambda self, x: (self.q_proj(x), self.q_proj(x), self.v_proj(x)))),
+    catalogue.mask_ignored(_build),
+    catalogue.mask_inverted(_build),
+    catalogue.masked_only("(B, T, T)"),
 )
 
 SELF_ATTENTION_CHECK = ModuleCheck(
     "SelfAttention",
+    check_function="check_self_attention",
     linears=("q_proj", "k_proj", "v_proj"),
     forward=_sa_forward,
-    check_function="check_self_attention",
     notes={
         "q_proj": "nn.Linear(d_model, d_k)",
         "k_proj": "nn.Linear(d_model, d_k): keys have their own projection",
@@ -270,195 +234,3 @@ def check_self_attention(cls, *, seed: int = 0) -> CheckResult:
     return SELF_ATTENTION_CHECK.check(cls, seed=seed)
 
 
-# --------------------------------------------------------------------------------------------
-# sinusoidal_positional_encoding(T, d_model)
-# --------------------------------------------------------------------------------------------
-def positional_cases(seed: int = 0, *, device: str | torch.device = "cpu") -> list[Case]:
-    """(T, d_model) pairs: even and odd widths, T < d, T > d, T = d, T = 1 (the seed does not
-    change them: the encoding is deterministic)."""
-    del device  # the function creates its own tensor on the CPU
-    specs = [
-        ("T=6, d_model=8", 6, 8, ()),
-        ("T=10, d_model=16", 10, 16, ()),
-        ("T=5, d_model=7 (odd)", 5, 7, ("odd",)),
-        ("T=1, d_model=4", 1, 4, ("t1",)),
-        ("T=12, d_model=6", 12, 6, ()),
-        ("T=6, d_model=6", 6, 6, ("square",)),
-        ("T=4, d_model=1 (odd: one sin column)", 4, 1, ("odd",)),
-        ("T=8, d_model=9 (odd)", 8, 9, ("odd",)),
-        ("T=32, d_model=32", 32, 32, ("square",)),
-    ]
-    cases = []
-    for i, (name, T, d, flags) in enumerate(specs):
-        atol, rtol = tolerances(F32)
-        cases.append(Case(
-            name=name,
-            inputs={"T": T, "d_model": d},
-            shapes=((T, d),),
-            tolerance=(max(atol, 2e-6 * T), rtol),  # float32 angles grow with the position
-            description=f"expected float32 ({T}, {d}): sin in even columns, cos in odd ones",
-            flags=frozenset(flags),
-            key=f"positional:{seed}:{i}:{name}",
-        ))
-    return cases
-
-
-def _pe(T, d_model, *, base=10000.0, swap=False, layout="interleave", exponent="2i", start=0,
-        transpose=False, multiply=False, odd="ok", dtype=F32):
-    """The encoding with one deliberate bug (or none with the defaults)."""
-    pos = torch.arange(start, start + T, dtype=F64)[:, None]  # (T, 1)
-    if exponent == "j":  # every column uses its own index j: 10000^(j / d)
-        j = torch.arange(d_model, dtype=F64)
-        angle = pos * base ** (-j / d_model)  # (T, d_model)
-        pe = torch.where(j % 2 == 0, torch.sin(angle), torch.cos(angle))
-        return pe.to(dtype)
-    n_cos = d_model // 2
-    i = torch.arange(0, d_model, 2, dtype=F64) / 2  # pair index, (ceil(d / 2),)
-    width = d_model + 1 if (odd == "pad_width" and d_model % 2) else d_model
-    power = (2 * i if exponent == "2i" else i) / width
-    angle = pos * (base**power if multiply else base**-power)  # (T, ceil(d / 2))
-    sin, cos = torch.sin(angle), torch.cos(angle[:, :n_cos])
-    if swap:
-        sin, cos = torch.cos(angle), torch.sin(angle[:, :n_cos])
-    if layout == "concat":
-        pe = torch.cat([sin, cos], dim=-1)
-    else:
-        pe = torch.zeros(T, d_model, dtype=F64)
-        pe[:, 0::2] = sin
-        pe[:, 1::2] = torch.cos(angle) if odd == "raise" else cos  # odd d: a size mismatch
-    if odd == "drop" and d_model % 2:
-        pe = pe[:, :-1]
-    pe = pe.to(dtype)
-    return pe.T if transpose else pe
-
-
-_p = partial(partial, _pe)
-
-PE_MISTAKES: tuple[Mistake, ...] = (
-    Mistake(
-        "sin_cos_swapped",
-        "sin and cos are swapped: even columns must be sin, odd columns cos",
-        "pe[:, 0::2] = torch.sin(angles); pe[:, 1::2] = torch.cos(angles)",
-        (_p(swap=True),),
-    ),
-    Mistake(
-        "concatenated",
-        "all the sins come first and then all the cosines; the columns must interleave",
-        "interleave them: pe[:, 0::2] = torch.sin(angles); pe[:, 1::2] = torch.cos(angles)",
-        (_p(layout="concat"), _p(layout="concat", swap=True)),
-    ),
-    Mistake(
-        "exponent_i",
-        "the exponent uses i instead of 2i: the frequencies fall half as fast",
-        "the pair (2i, 2i + 1) uses 10000^(2i / d_model): "
-        "torch.arange(0, d_model, 2) / d_model",
-        (_p(exponent="i"),),
-    ),
-    Mistake(
-        "exponent_column",
-        "each column uses its own index j in the exponent: the cos column 2i + 1 must share "
-        "the sin column's frequency 10000^(2i / d_model)",
-        "compute the angles once per pair: pos / 10000 ** (torch.arange(0, d_model, 2) / "
-        "d_model), then sin for even columns and cos for odd ones",
-        (_p(exponent="j"),),
-    ),
-    Mistake(
-        "frequency_inverted",
-        "the position is multiplied by 10000^(2i/d_model) instead of divided",
-        "angle = pos / 10000 ** (2i / d_model)",
-        (_p(multiply=True),),
-        # the angles reach 1e5, where float32 sin/cos keep only about two digits
-        detect=lambda records, cases, oracle, results: _roughly(_p(multiply=True), 0.1,
-                                                                records, cases, results),
-    ),
-    Mistake(
-        "wrong_base",
-        "the base is not 10000",
-        "use 10000: angle = pos / 10000 ** (2i / d_model)",
-        (_p(base=1000.0), _p(base=100000.0), _p(base=10.0), _p(base=math.e)),
-    ),
-    Mistake(
-        "positions_from_1",
-        "positions start at 1; they start at 0 (the first row is sin 0 = 0, cos 0 = 1)",
-        "pos = torch.arange(T)",
-        (_p(start=1),),
-    ),
-    Mistake(
-        "transposed",
-        "the result is (d_model, T); expected (T, d_model), one row per position",
-        "return shape (T, d_model): positions in rows, features in columns",
-        (_p(transpose=True),),
-    ),
-    Mistake(
-        "odd_dropped",
-        "for odd d_model the last column (a sin) is missing",
-        "an odd d_model ends with a sin column: compute ceil(d_model / 2) angles for the sin "
-        "columns and the first d_model // 2 of them for the cos columns",
-        (_p(odd="drop"),),
-    ),
-    Mistake(
-        "odd_padded_width",
-        "for odd d_model the exponent uses d_model + 1",
-        "use the real d_model in 2i / d_model, also when it is odd",
-        (_p(odd="pad_width"),),
-    ),
-    Mistake(
-        "odd_unsupported",
-        "it fails only for odd d_model: there is one more sin column than cos columns",
-        "pe[:, 0::2] = torch.sin(angles); pe[:, 1::2] = torch.cos(angles[:, : d_model // 2])",
-        (_p(odd="raise"),),
-        detect=fails_exactly_with("odd"),
-    ),
-    Mistake(
-        "float64",
-        "the result is float64; expected float32",
-        "build it in float32 (torch.arange(T, dtype=torch.float32)) or end with .float()",
-        (_p(dtype=F64),),
-    ),
-)
-
-
-def _roughly(variant, atol: float, records, cases, results) -> bool:
-    """Every failing case returned the variant's values within `atol` (a loose match)."""
-    failing = [i for i, r in enumerate(results) if not r.passed]
-    for i in failing:
-        arrays = _arrays(records[i], 1)
-        want = variant(**cases[i].inputs).to(F64).numpy()
-        if arrays is None or arrays[0].shape != want.shape:
-            return False
-        if not np.allclose(arrays[0], want, atol=atol, rtol=0):
-            return False
-    return bool(failing)
-
-
-def _pe_dtype_hint(output: str, got: str, want: str) -> str:
-    return ("return float32, torch's default float dtype: build positions with "
-            "torch.arange(T, dtype=torch.float32) or end with .float()")
-
-
-POSITIONAL_ENCODING_CHECK = Check(
-    "sinusoidal_positional_encoding",
-    outputs=("pe",),
-    signature="def sinusoidal_positional_encoding(T, d_model): ... return pe  # (T, d_model)",
-    make_cases=positional_cases,
-    oracle=sinusoidal_positional_encoding,
-    mistakes=PE_MISTAKES,
-    exception_hints=(
-        ExceptionHint(r"must match the existing size|shape mismatch|could not broadcast",
-                      "for odd d_model there is one more sin column than cos columns: "
-                      "pe[:, 1::2] = torch.cos(angles[:, : d_model // 2])"),
-    ),
-    flag_hints=(
-        FlagHint(frozenset({"t1"}), "it fails only for T=1: keep the shape (1, d_model)"),
-        FlagHint(frozenset({"square"}), "it fails only when T == d_model: rows are positions, "
-                                        "columns features"),
-    ),
-    dtype_hint=_pe_dtype_hint,
-)
-
-
-def check_positional_encoding(fn, *, seed: int = 0) -> CheckResult:
-    """Check `fn(T, d_model)` -> float32 (T, d_model) sinusoidal positional encoding. Raises
-    CheckFailed naming the mistake, or returns a CheckResult."""
-    __tracebackhide__ = True
-    return POSITIONAL_ENCODING_CHECK.check(fn, seed=seed)

@@ -8,23 +8,21 @@ The oracle is torch.softmax in float64.
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 import torch
 
-from attn_course.checks.core import Case, Check, CheckResult, FlagHint, Mistake
+from attn_course.checks.check import Check
+from attn_course.checks.mistakes import FlagHint, Mistake
+from attn_course.checks.records import Case
+from attn_course.checks.results import CheckResult
 from attn_course.device import tolerances
+from attn_course.formatting import dtype_text, shape_text
 
-__all__ = ["SOFTMAX_CHECK", "check_softmax"]
+__all__ = ["SOFTMAX_CHECK", "check_softmax", "softmax_cases"]
 
 
 def _softmax_oracle(x, dim=-1):
     return torch.softmax(x.to(torch.float64), dim=dim).to(x.dtype)
-
-
-def _shape(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def softmax_cases(seed: int = 0, *, device: str | torch.device = "cpu") -> list[Case]:
@@ -71,7 +69,7 @@ def softmax_cases(seed: int = 0, *, device: str | torch.device = "cpu") -> list[
                 keywords=keywords,
                 shapes=(tuple(shape),),
                 tolerance=(atol * scale, rtol * scale),
-                description=f"x {_shape(shape)} {str(dtype).replace('torch.', '')}, "
+                description=f"x {shape_text(shape)} {dtype_text(dtype)}, "
                 f"dim={-1 if dim is None else dim}",
                 flags=frozenset(flags),
                 key=f"softmax:{seed}:{i}:{name}:{device}",
@@ -81,102 +79,145 @@ def softmax_cases(seed: int = 0, *, device: str | torch.device = "cpu") -> list[
     return cases
 
 
-def _buggy_softmax(
-    x, dim=-1, *, force_dim=None, max_dim="same", stable=True, max_keepdim=True,
-    sum_keepdim=True, normalise=True,
-    global_max=False, all_elements=False, cast=None, inplace=False, log=False,
-):
-    d = dim if force_dim is None else force_dim
-    if inplace:
-        x.sub_(x.amax(dim=d, keepdim=True))
-        e = x.exp_()
-    else:
-        if global_max:
-            m = x.max()
-        elif not stable:
-            m = 0.0
-        elif max_dim == "same":
-            m = x.amax(dim=d, keepdim=max_keepdim)
-        else:
-            m = x.amax(dim=max_dim, keepdim=True)
-        e = torch.exp(x - m)
-    if all_elements:
-        out = e / e.sum()
-    elif normalise:
-        out = e / e.sum(dim=d, keepdim=sum_keepdim)
-    else:
-        out = e
-    if log:
-        out = torch.log(out)
-    if cast is not None:
-        out = out.to(cast)
-    return out
+# ---- the known mistakes' variants: softmax(x, dim=-1) with one bug each ----------------------
+def _normalised(e, dim):
+    return e / e.sum(dim=dim, keepdim=True)
 
 
-_s = partial(partial, _buggy_softmax)
+def _stable(x, dim):
+    return _normalised(torch.exp(x - x.amax(dim=dim, keepdim=True)), dim)
+
+
+def last_axis_only(x, dim=-1):
+    return _stable(x, -1)
+
+
+def over_dim_0(x, dim=-1):
+    return _stable(x, 0)
+
+
+def over_dim_minus_2(x, dim=-1):
+    return _stable(x, -2)
+
+
+def over_all_elements(x, dim=-1):
+    e = torch.exp(x - x.amax(dim=dim, keepdim=True))
+    return e / e.sum()
+
+
+def over_all_elements_global_max(x, dim=-1):
+    e = torch.exp(x - x.max())
+    return e / e.sum()
+
+
+def max_over_last_axis(x, dim=-1):
+    return _normalised(torch.exp(x - x.amax(dim=-1, keepdim=True)), dim)
+
+
+def unstable(x, dim=-1):
+    return _normalised(torch.exp(x), dim)
+
+
+def global_max(x, dim=-1):
+    return _normalised(torch.exp(x - x.max()), dim)
+
+
+def exp_shifted(x, dim=-1):
+    return torch.exp(x - x.amax(dim=dim, keepdim=True))
+
+
+def exp_only(x, dim=-1):
+    return torch.exp(x)
+
+
+def sum_without_keepdim(x, dim=-1):
+    e = torch.exp(x - x.amax(dim=dim, keepdim=True))
+    return e / e.sum(dim=dim)
+
+
+def max_without_keepdim(x, dim=-1):
+    return _normalised(torch.exp(x - x.amax(dim=dim)), dim)
+
+
+def no_keepdim(x, dim=-1):
+    e = torch.exp(x - x.amax(dim=dim))
+    return e / e.sum(dim=dim)
+
+
+def log_of_softmax(x, dim=-1):
+    return torch.log(_stable(x, dim))
+
+
+def in_place(x, dim=-1):
+    x.sub_(x.amax(dim=dim, keepdim=True))
+    return _normalised(x.exp_(), dim)
+
+
+def in_float32(x, dim=-1):
+    return _stable(x, dim).to(torch.float32)
+
 
 SOFTMAX_MISTAKES: tuple[Mistake, ...] = (
     Mistake(
         "ignores_dim",
         "the dim argument is ignored (always the last axis)",
         "use dim everywhere: x.amax(dim=dim, keepdim=True) and e.sum(dim=dim, keepdim=True)",
-        (_s(force_dim=-1),),
+        (last_axis_only,),
     ),
     Mistake(
         "wrong_axis",
         "the softmax normalises over the wrong axis",
         "normalise along dim: e / e.sum(dim=dim, keepdim=True)",
-        (_s(force_dim=0), _s(force_dim=-2), _s(all_elements=True),
-         _s(all_elements=True, global_max=True)),
+        (over_dim_0, over_dim_minus_2, over_all_elements, over_all_elements_global_max),
     ),
     Mistake(
         "max_wrong_dim",
         "the max is taken over a different dim than the sum",
         "subtract the max along the same dim: x - x.amax(dim=dim, keepdim=True)",
-        (_s(max_dim=-1),),
+        (max_over_last_axis,),
     ),
     Mistake(
         "unstable",
         "the softmax is numerically unstable: exp overflows (or underflows) for large values",
         "subtract the max first: e = torch.exp(x - x.amax(dim=dim, keepdim=True))",
-        (_s(stable=False),),
+        (unstable,),
     ),
     Mistake(
         "global_max",
         "the max is taken over the whole tensor, so rows far below it underflow to 0/0",
         "subtract the max along dim: x.amax(dim=dim, keepdim=True)",
-        (_s(global_max=True),),
+        (global_max,),
     ),
     Mistake(
         "not_normalised",
         "the result is exp(x) without dividing by the sum",
         "divide by the sum along dim: e / e.sum(dim=dim, keepdim=True)",
-        (_s(normalise=False), _s(normalise=False, stable=False)),
+        (exp_shifted, exp_only),
     ),
     Mistake(
         "missing_keepdim",
         "keepdim=True is missing, so the max / sum broadcast against the wrong axis",
         "keep the reduced dim: x.amax(dim=dim, keepdim=True), e.sum(dim=dim, keepdim=True)",
-        (_s(sum_keepdim=False), _s(max_keepdim=False), _s(max_keepdim=False, sum_keepdim=False)),
+        (sum_without_keepdim, max_without_keepdim, no_keepdim),
     ),
     Mistake(
         "log_softmax",
         "the result is the log of the softmax",
         "return the probabilities themselves, not their log",
-        (_s(log=True),),
+        (log_of_softmax,),
     ),
     Mistake(
         "inplace_input",
         "x is modified in place (x -= …, x.exp_())",
         "compute new tensors (x = x - m, e = torch.exp(x)); never change the input",
-        (_s(inplace=True),),
+        (in_place,),
     ),
     Mistake(
         "dtype_change",
         "the result comes back in another dtype",
         "your float64 inputs came back as float32: avoid torch.tensor(...) / .float(); keep "
         "the input's dtype",
-        (_s(cast=torch.float32),),
+        (in_float32,),
     ),
 )
 
@@ -213,6 +254,7 @@ def _float_dtype_hint(output: str, got: str, want: str) -> str:
 
 SOFTMAX_CHECK = Check(
     "softmax",
+    check_function="check_softmax",
     outputs=("result",),
     signature="def softmax(x, dim=-1): ... return result  # same shape as x",
     make_cases=softmax_cases,

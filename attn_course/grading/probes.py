@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass, field
 
 from attn_course.checks import CHECKS
-from attn_course.checks.core import Case, Record, Value
+from attn_course.checks.records import Case, Record, Value
 
 MAX_RESULT_BYTES = 16 * 2**20
 

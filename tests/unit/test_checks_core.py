@@ -13,6 +13,8 @@ from attn_course.checks import (
     CAUSAL_MASK_CHECK,
     SDPA_CHECK,
     SOFTMAX_CHECK,
+    Case,
+    Check,
     CheckFailed,
     CheckResult,
     Record,
@@ -20,7 +22,7 @@ from attn_course.checks import (
     check_scaled_dot_product_attention,
     check_softmax,
 )
-from attn_course.checks.core import Case, Check, to_value
+from attn_course.checks.records import to_value
 from attn_course.reference import causal_mask, scaled_dot_product_attention, softmax
 
 
@@ -76,6 +78,7 @@ def test_records_pickle_and_are_judged_by_a_fresh_check():
     restored = pickle.loads(pickle.dumps(records))
     fresh = Check(
         SDPA_CHECK.name,
+        check_function=SDPA_CHECK.check_function,
         outputs=SDPA_CHECK.outputs,
         signature=SDPA_CHECK.signature,
         make_cases=SDPA_CHECK._make_cases,
@@ -213,7 +216,7 @@ def test_to_value_never_trusts_the_object():
 
 # ---- building a new check from the core ----------------------------------------------------
 def _double_cases(seed=0, device="cpu"):
-    from attn_course.checks.core import Case
+    from attn_course.checks import Case
 
     g = torch.Generator().manual_seed(seed)
     cases = []
@@ -227,10 +230,12 @@ def _double_cases(seed=0, device="cpu"):
 
 
 def _double_check():
-    from attn_course.checks.core import Check, Mistake, fails_exactly_with
+    from attn_course.checks import Check, Mistake
+    from attn_course.checks.mistakes import fails_exactly_with
 
     return Check(
         "double",
+        check_function="check_double",
         outputs=("y",),
         signature="def double(x): ... return y",
         make_cases=_double_cases,
@@ -256,12 +261,21 @@ def test_a_new_check_built_from_the_core():
         check.check(None)
 
 
-def test_registry_lists_every_check():
-    from attn_course.checks import CHECKS
+def test_registry_is_keyed_by_the_names_students_call(monkeypatch):
+    import attn_course.checks as checks
 
-    assert set(CHECKS) == {"softmax", "scaled_dot_product_attention", "causal_mask",
-                           "SelfAttention", "sinusoidal_positional_encoding", "split_heads",
-                           "merge_heads", "MultiHeadSelfAttention"}
+    public = {name for name in checks.__all__ if name.startswith("check_")}
+    assert {f"check_{key}" for key in checks.CHECKS} == public
+    for key, check in checks.CHECKS.items():
+        assert check.check_function == f"check_{key}" and check.registry_name == key
+        # the function students call runs exactly the registered check
+        calls: list = []
+        monkeypatch.setattr(check, "check", lambda fn, calls=calls, **kw: calls.append(fn))
+        getattr(checks, f"check_{key}")("the answer")
+        assert calls == ["the answer"], key
+    assert set(checks.CHECKS) == {"softmax", "scaled_dot_product_attention", "causal_mask",
+                                  "self_attention", "positional_encoding", "split_heads",
+                                  "merge_heads", "multi_head_self_attention"}
 
 
 def test_a_record_stripped_of_its_values_fails():

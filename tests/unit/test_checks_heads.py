@@ -779,7 +779,7 @@ def test_reference_oracle_and_torch_agree():
 def test_probes_hold_for_the_reference():
     cases = MHA_CHECK.cases()
     records = MHA_CHECK.run(MultiHeadSelfAttention, cases)
-    from attn_course.checks.heads import _future_hint, _isolation_hint
+    from attn_course.checks.mha import _future_hint, _isolation_hint
 
     assert _isolation_hint(records, cases) is None and _future_hint(records, cases) is None
     iso = next(i for i, c in enumerate(cases) if c.probe[:1] == ("isolation",))
@@ -799,13 +799,13 @@ def test_records_go_through_json_and_a_fresh_process():
     cases = MHA_CHECK.cases(seed=2)
     payload = json.dumps([r.to_dict() for r in MHA_CHECK.run(ScaleByDModel, cases)])
     restored = [Record.from_dict(d) for d in json.loads(payload)]
-    assert CHECKS["MultiHeadSelfAttention"].judge(restored, cases).diagnosis.mistake == \
+    assert CHECKS["multi_head_self_attention"].judge(restored, cases).diagnosis.mistake == \
         "scale_d_model"
     code = textwrap.dedent(
         """
         import json, sys
         from attn_course.checks import CHECKS, Record
-        check = CHECKS["MultiHeadSelfAttention"]
+        check = CHECKS["multi_head_self_attention"]
         records = [Record.from_dict(d) for d in json.loads(sys.stdin.read())]
         print(check.judge(records, check.cases(seed=2)).diagnosis.mistake)
         """

@@ -258,7 +258,7 @@ def test_self_attention_cases():
     assert {torch.float32, torch.float64} == {c.inputs["x"].dtype for c in cases}
     assert any(c.inputs["init"][1].get("bias") for c in cases)
     assert any("d_v" in c.inputs["init"][1] for c in cases)
-    assert CHECKS["SelfAttention"] is SELF_ATTENTION_CHECK
+    assert CHECKS["self_attention"] is SELF_ATTENTION_CHECK
 
 
 # ==== check_positional_encoding ==============================================================
@@ -406,7 +406,7 @@ def test_positional_garbage():
     message = str(_failure(lambda T, d_model: pe_numpy(T, d_model).numpy(),
                            check_positional_encoding))
     assert "numpy array" in message
-    assert CHECKS["sinusoidal_positional_encoding"] is POSITIONAL_ENCODING_CHECK
+    assert CHECKS["positional_encoding"] is POSITIONAL_ENCODING_CHECK
 
 
 def test_check_functions_hide_their_frames():
