@@ -192,13 +192,9 @@ def sdpa_cases(seed: int = 0, *, masks: bool = True, device: str | torch.device 
 # --------------------------------------------------------------------------------------------
 # Known mistakes
 # --------------------------------------------------------------------------------------------
-def _same(variant):
-    return variant
-
-
 SDPA_MISTAKES: tuple[Mistake, ...] = (
-    catalogue.no_scale(_same, "d_k", "q.shape[-1]"),
-    catalogue.scale_by_dk(_same),
+    catalogue.no_scale(catalogue.as_is, "d_k", "q.shape[-1]"),
+    catalogue.scale_by_dk(catalogue.as_is),
     Mistake(
         "scale_multiplied",
         "the scores are multiplied by √d_k instead of divided",
@@ -218,7 +214,7 @@ SDPA_MISTAKES: tuple[Mistake, ...] = (
         "scale the scores before the softmax: softmax(q @ k.transpose(-2, -1) / math.sqrt(d_k))",
         (av.scaled_after_softmax,),
     ),
-    catalogue.softmax_wrong_dim(_same, av.softmax_over_queries, av.softmax_over_dim_0,
+    catalogue.softmax_wrong_dim(catalogue.as_is, av.softmax_over_queries, av.softmax_over_dim_0,
                                 av.softmax_over_dim_1),
     Mistake(
         "three_d_only",
@@ -234,9 +230,9 @@ SDPA_MISTAKES: tuple[Mistake, ...] = (
         "transpose only the last two dims: k.transpose(-2, -1) (or k.mT)",
         (av.dot_T,),
     ),
-    catalogue.mask_inverted(_same),
-    catalogue.mask_ignored(_same),
-    catalogue.mask_after_softmax(_same),
+    catalogue.mask_inverted(catalogue.as_is),
+    catalogue.mask_ignored(catalogue.as_is),
+    catalogue.mask_after_softmax(catalogue.as_is),
     Mistake(
         "mask_fill_zero",
         "masked scores are set to 0 instead of -inf, so masked keys still get weight "

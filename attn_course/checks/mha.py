@@ -36,6 +36,12 @@ from attn_course.checks.mistakes import (
     fails_exactly_with,
     hard_coded_heads,
 )
+from attn_course.checks.module_variants import (
+    MultiHeadSteps,
+    TimeFirst,
+    scaled_by_d_model,
+    variant,
+)
 from attn_course.checks.modules import (
     MODULE_FLAG_HINTS,
     SUPER_INIT_HINT,
@@ -232,71 +238,15 @@ def mha_cases(seed: int = 0, *, device: str | torch.device = "cpu") -> list[Modu
 
 
 # --------------------------------------------------------------------------------------------
-# MultiHeadSelfAttention: known mistakes (the reference with one step replaced each)
+# MultiHeadSelfAttention: known mistakes (the reference with one step replaced each,
+# module_variants.py)
 # --------------------------------------------------------------------------------------------
-def _split(t, num_heads):  # (B, T, D) -> (B, H, T, d)
-    B, T, D = t.shape
-    return t.reshape(B, T, num_heads, D // num_heads).transpose(1, 2)
-
-
-def _merge(y):  # (B, H, T, d) -> (B, T, H * d)
-    B, H, T, d = y.shape
-    return y.transpose(1, 2).reshape(B, T, H * d)
-
-
-class _Steps(MultiHeadSelfAttention):
-    """The reference forward as steps; a known mistake is a subclass that replaces one."""
-
-    split = staticmethod(_split)
-    attend = staticmethod(av.attention)
-    merge = staticmethod(_merge)
-
-    def heads(self):
-        return self.num_heads
-
-    def project(self, x):  # (B, T, D) each
-        return self.q_proj(x), self.k_proj(x), self.v_proj(x)
-
-    def finish(self, y):  # (B, T, D) -> (B, T, D)
-        return self.out_proj(y)
-
-    def forward(self, x, mask=None, return_weights=False):
-        H = self.heads()
-        q, k, v = (self.split(t, H) for t in self.project(x))  # (B, H, T, d) each
-        y, w = self.attend(q, k, v, mask)  # (B, H, T, d), (B, H, T, T)
-        out = self.finish(self.merge(y))  # (B, T, D)
-        return (out, self.weights(w)) if return_weights else out
-
-    def weights(self, w):
-        return w
-
-
 def _variant(**steps) -> type:
-    """A copy of the reference with `steps` replaced (functions become static methods)."""
-    body = {k: staticmethod(v) if k in ("split", "attend", "merge") else v
-            for k, v in steps.items()}
-    return type("MultiHeadSelfAttention", (_Steps,), body)
-
-
-def _scaled_by_d_model(q, k, v, mask=None):  # q (B, H, T, d): d_model = H * d
-    return av._attend(av._raw(q, k) / math.sqrt(q.shape[1] * q.shape[-1]), v, mask)
-
-
-class _TimeFirst(_Steps):
-    """x read as (T, B, d_model)."""
-
-    def forward(self, x, mask=None, return_weights=False):
-        result = super().forward(x.transpose(0, 1), mask, return_weights)
-        if return_weights:
-            return result[0].transpose(0, 1), result[1]
-        return result.transpose(0, 1)
-
-
-_TimeFirst.__name__ = _TimeFirst.__qualname__ = "MultiHeadSelfAttention"
+    return variant(MultiHeadSteps, **steps)
 
 
 def _build(attend):
-    return _variant(attend=attend)
+    return variant(MultiHeadSteps, attend=attend)
 
 
 def _isolation_hint(records, cases) -> str | None:
@@ -375,7 +325,7 @@ MHA_MISTAKES: tuple[Mistake, ...] = (
         "the scores are scaled by 1/√d_model instead of 1/√d_head",
         "each head attends in d_head = d_model // num_heads dims: divide by math.sqrt(d_head) "
         "(q.shape[-1] after the split)",
-        (_build(_scaled_by_d_model),),
+        (_build(scaled_by_d_model),),
     ),
     catalogue.no_scale(_build, "d_head", "d_model // num_heads"),
     Mistake(
@@ -409,7 +359,7 @@ MHA_MISTAKES: tuple[Mistake, ...] = (
         "x is treated as (T, B, d_model): attention runs over dim 0 (the batch)",
         "x is (B, T, d_model), batch first: B, T, _ = x.shape and attend over dim 1 "
         "(torch.nn.MultiheadAttention needs batch_first=True for this layout)",
-        (_TimeFirst,),
+        (TimeFirst,),
     ),
     Mistake(
         "softmax_over_heads",

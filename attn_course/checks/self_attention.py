@@ -20,6 +20,7 @@ from attn_course.checks import attention_variants as av
 from attn_course.checks import catalogue
 from attn_course.checks.attention import random_mask
 from attn_course.checks.mistakes import ExceptionHint, FlagHint, Mistake
+from attn_course.checks.module_variants import SelfAttentionSteps, variant
 from attn_course.checks.modules import (
     MODULE_FLAG_HINTS,
     SUPER_INIT_HINT,
@@ -137,30 +138,15 @@ def self_attention_cases(seed: int = 0, *, device: str | torch.device = "cpu"):
 
 
 # ---- the known mistakes: the reference with one step replaced each --------------------------
-class _Steps(SelfAttention):
-    """The reference forward as steps; a known mistake is a subclass that replaces one."""
-
-    attend = staticmethod(av.attention)
-
-    def project(self, x):  # q, k (B, T, d_k), v (B, T, d_v)
-        return self.q_proj(x), self.k_proj(x), self.v_proj(x)
-
-    def forward(self, x, mask=None):
-        q, k, v = self.project(x)
-        return self.attend(q, k, v, mask)  # (B, T, d_v), (B, T, T)
-
-
 def _variant(**steps) -> type:
-    """A copy of the reference with `steps` replaced (an attention becomes a static method)."""
-    body = {k: staticmethod(v) if k == "attend" else v for k, v in steps.items()}
-    return type("SelfAttention", (_Steps,), body)
+    return variant(SelfAttentionSteps, **steps)
 
 
 def _build(attend):
-    return _variant(attend=attend)
+    return variant(SelfAttentionSteps, attend=attend)
 
 
-class _ScaledByDModel(_Steps):
+class _ScaledByDModel(SelfAttentionSteps):
     def forward(self, x, mask=None):
         q, k, v = self.project(x)
         return av._attend(av._raw(q, k) / math.sqrt(x.shape[-1]), v, mask)
