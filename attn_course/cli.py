@@ -10,7 +10,8 @@ from attn_course import __version__
 
 
 def _cmd_release(args: argparse.Namespace) -> int:
-    from attn_course.grading.release import check_release, release, source_notebooks
+    from attn_course.authoring.release import release, source_notebooks
+    from attn_course.authoring.sync import check_release
 
     source, dest = Path(args.source), Path(args.dest)
     if not source_notebooks(source):
@@ -40,7 +41,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
 def _cmd_execute(args: argparse.Namespace) -> int:
     from nbclient.exceptions import CellExecutionError
 
-    from attn_course.grading.execute import execute_notebook
+    from attn_course.authoring.execute import execute_notebook
 
     status = 0
     for path in args.notebooks:

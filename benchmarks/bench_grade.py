@@ -22,10 +22,10 @@ from pathlib import Path
 
 from nbclient import NotebookClient
 
+from attn_course.authoring.release import student_version
 from attn_course.grading.batch import grade_batch
 from attn_course.grading.grader import Settings
 from attn_course.grading.rebuild import rebuild
-from attn_course.grading.release import student_version
 from attn_course.grading.sandbox import bwrap_status
 from attn_course.grading.source import load_source
 from attn_course.grading.submission import read_submission

@@ -15,8 +15,8 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from attn_course.grading.execute import run_notebook
-from attn_course.grading.release import source_notebooks
+from attn_course.authoring.execute import run_notebook
+from attn_course.authoring.release import source_notebooks
 
 BUDGET_S = 60.0
 ROOT = Path(__file__).resolve().parents[1]

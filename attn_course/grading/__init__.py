@@ -1,1 +1,1 @@
-"""Turning source notebooks into student notebooks, and grading what students hand in."""
+"""Grading what students hand in, against the source notebooks (see docs/grading.md)."""

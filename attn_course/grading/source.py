@@ -14,13 +14,16 @@ Roles, from the nbgrader v3 cell metadata:
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from nbconvert.preprocessors import ClearOutputPreprocessor
 from nbformat import NotebookNode
+
+from attn_course.authoring.preprocessors import ClearWidgetState, preprocessed
+from attn_course.authoring.release import student_version
 
 
 class SourceError(ValueError):
@@ -90,8 +93,6 @@ def role(cell: NotebookNode) -> str:
 
 def parse_source(nb: NotebookNode, path: Path, sha256: str) -> Assignment:
     """Build the Assignment of a source notebook; raise SourceError if it cannot be graded."""
-    from attn_course.grading.release import student_version
-
     items: list[Item] = []
     answer_ids: list[str] = []
     seen: set[str] = set()
@@ -127,7 +128,7 @@ def parse_source(nb: NotebookNode, path: Path, sha256: str) -> Assignment:
     if not items:
         raise SourceError(f"{path}: no graded cell (nbgrader 'grade': true) in this notebook")
     try:
-        released = student_version(copy.deepcopy(nb))
+        released = student_version(nb)
     except Exception as exc:  # nbgrader rejects malformed solution / hidden-test markers
         raise SourceError(f"{path}: nbgrader cannot release this notebook: {exc}") from None
     blank = {}
@@ -141,13 +142,7 @@ def parse_source(nb: NotebookNode, path: Path, sha256: str) -> Assignment:
 def _without_outputs(nb: NotebookNode) -> NotebookNode:
     """The grader never needs the source's outputs; dropping them keeps the Assignment small
     (it is sent to every worker process)."""
-    nb = copy.deepcopy(nb)
-    nb.metadata.pop("widgets", None)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-    return nb
+    return preprocessed(nb, [ClearOutputPreprocessor(), ClearWidgetState()])
 
 
 def load_source(path: str | Path) -> Assignment:
@@ -166,8 +161,6 @@ def load_source(path: str | Path) -> Assignment:
 
 def public_version(assignment: Assignment) -> Assignment:
     """The assignment as a student sees it: hidden tests removed (for `attn-course check`)."""
-    from attn_course.grading.release import student_version
-
-    nb = student_version(copy.deepcopy(assignment.notebook))
+    nb = student_version(assignment.notebook)
     text = nbformat.writes(nb)
     return parse_source(nb, assignment.path, hashlib.sha256(text.encode()).hexdigest())

@@ -13,8 +13,8 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_notebook
 
+from attn_course.authoring.release import student_version
 from attn_course.grading.gpu import Gpu, GpuSlot, nvidia_gpus
-from attn_course.grading.release import student_version
 from attn_course.grading.reports import how_run
 from attn_course.grading.results import SubmissionResult
 from attn_course.grading.sandbox import Limits, Sandbox

@@ -174,6 +174,9 @@ def test_course_sources_parse(name):
         if item.kind == "auto":
             assert item.answers, item  # each test follows the answer it exercises
     assert all("BEGIN SOLUTION" not in text for text in a.blank.values())
+    # the grader keeps the source's cells, not the outputs and widget state of its run
+    assert "widgets" not in a.notebook.metadata
+    assert all(c.outputs == [] for c in a.notebook.cells if c.cell_type == "code")
 
 
 def test_unusable_sources_are_refused(tmp_path):

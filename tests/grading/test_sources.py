@@ -9,9 +9,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from attn_course.authoring.release import student_version
 from attn_course.grading.batch import grade_batch
 from attn_course.grading.grader import Settings, grade_submission
-from attn_course.grading.release import student_version
 from attn_course.grading.source import load_source
 from tests.grading import corpus
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from attn_course.grading.release import check_release, source_notebooks
+from attn_course.authoring.release import source_notebooks
+from attn_course.authoring.sync import check_release
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = source_notebooks(ROOT / "solutions")

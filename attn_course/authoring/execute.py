@@ -8,7 +8,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 
-from attn_course.grading.release import serialize
+from attn_course.authoring.preprocessors import ClearExecutionMetadata
+from attn_course.authoring.release import serialize
 
 
 def run_notebook(
@@ -17,6 +18,7 @@ def run_notebook(
     """Run every cell of ``nb`` top to bottom in a new kernel started in ``cwd``; return ``nb``.
 
     Widget state is stored so that a saved notebook renders its widgets where no kernel runs.
+    Per-run timestamps are dropped, so that a rerun does not churn the diff.
     Raises ``nbclient.exceptions.CellExecutionError`` on the first failing cell.
     """
     client = NotebookClient(
@@ -27,8 +29,7 @@ def run_notebook(
         store_widget_state=True,
     )
     client.execute()
-    for cell in nb.cells:
-        cell.metadata.pop("execution", None)  # per-run timestamps would churn the diff
+    ClearExecutionMetadata().preprocess(nb, {})
     return nb
 
 
