@@ -17,12 +17,13 @@ NEG_INF = float("-inf")
 
 
 # ---- the correct steps ------------------------------------------------------------------------
-def _raw(q, k):
+def raw_scores(q, k):
+    """q kᵀ, unscaled."""
     return q @ k.transpose(-2, -1)  # (..., T_q, T_k)
 
 
 def _scaled(q, k):
-    return _raw(q, k) / math.sqrt(q.shape[-1])
+    return raw_scores(q, k) / math.sqrt(q.shape[-1])
 
 
 def _hide(scores, mask, fill=NEG_INF):
@@ -40,43 +41,43 @@ def attention(q, k, v, mask=None):
     return w @ v, w
 
 
-def _attend(scores, v, mask):
-    """Mask, softmax over the keys, weighted sum of v: everything after the scores."""
+def from_scores(scores, v, mask):
+    """Everything after the scores: mask, softmax over the keys, weighted sum of v."""
     w = _softmax(_hide(scores, mask))
     return w @ v, w
 
 
 # ---- the scale ------------------------------------------------------------------------------
 def unscaled(q, k, v, mask=None):
-    return _attend(_raw(q, k), v, mask)
+    return from_scores(raw_scores(q, k), v, mask)
 
 
 def scaled_by_d_k(q, k, v, mask=None):
-    return _attend(_raw(q, k) / q.shape[-1], v, mask)
+    return from_scores(raw_scores(q, k) / q.shape[-1], v, mask)
 
 
 def scale_multiplied(q, k, v, mask=None):
-    return _attend(_raw(q, k) * math.sqrt(q.shape[-1]), v, mask)
+    return from_scores(raw_scores(q, k) * math.sqrt(q.shape[-1]), v, mask)
 
 
 def scaled_by_d_v(q, k, v, mask=None):
-    return _attend(_raw(q, k) / math.sqrt(v.shape[-1]), v, mask)
+    return from_scores(raw_scores(q, k) / math.sqrt(v.shape[-1]), v, mask)
 
 
 def scaled_by_T_k(q, k, v, mask=None):
-    return _attend(_raw(q, k) / math.sqrt(k.shape[-2]), v, mask)
+    return from_scores(raw_scores(q, k) / math.sqrt(k.shape[-2]), v, mask)
 
 
 def scaled_by_T_q(q, k, v, mask=None):
-    return _attend(_raw(q, k) / math.sqrt(q.shape[-2]), v, mask)
+    return from_scores(raw_scores(q, k) / math.sqrt(q.shape[-2]), v, mask)
 
 
 def scaled_by_dim_1_of_k(q, k, v, mask=None):
-    return _attend(_raw(q, k) / math.sqrt(k.shape[1]), v, mask)
+    return from_scores(raw_scores(q, k) / math.sqrt(k.shape[1]), v, mask)
 
 
 def scaled_after_softmax(q, k, v, mask=None):
-    w = _softmax(_hide(_raw(q, k), mask)) / math.sqrt(q.shape[-1])
+    w = _softmax(_hide(raw_scores(q, k), mask)) / math.sqrt(q.shape[-1])
     return w @ v, w
 
 
@@ -121,7 +122,7 @@ def no_softmax_fill_1e9(q, k, v, mask=None):
 
 # ---- shapes: code that only works for (B, T, d) ---------------------------------------------
 def transpose_1_2(q, k, v, mask=None):
-    return _attend(q @ k.transpose(1, 2) / math.sqrt(q.shape[-1]), v, mask)
+    return from_scores(q @ k.transpose(1, 2) / math.sqrt(q.shape[-1]), v, mask)
 
 
 def bmm(q, k, v, mask=None):
@@ -130,12 +131,12 @@ def bmm(q, k, v, mask=None):
 
 
 def dot_T(q, k, v, mask=None):
-    return _attend(q @ k.T / math.sqrt(q.shape[-1]), v, mask)
+    return from_scores(q @ k.T / math.sqrt(q.shape[-1]), v, mask)
 
 
 # ---- the mask -------------------------------------------------------------------------------
 def mask_inverted(q, k, v, mask=None, fill=NEG_INF):
-    return _attend(_hide(_scaled(q, k), None if mask is None else ~mask, fill), v, None)
+    return from_scores(_hide(_scaled(q, k), None if mask is None else ~mask, fill), v, None)
 
 
 def mask_inverted_fill_1e9(q, k, v, mask=None):
@@ -155,7 +156,7 @@ def mask_after_softmax(q, k, v, mask=None):
 
 def _filled_with(fill: float):
     def masked_with_finite_fill(q, k, v, mask=None):
-        return _attend(_hide(_scaled(q, k), mask, fill), v, None)
+        return from_scores(_hide(_scaled(q, k), mask, fill), v, None)
 
     masked_with_finite_fill.__name__ = f"masked_with_{fill:g}"
     return masked_with_finite_fill
@@ -200,7 +201,7 @@ def out_from_transposed_weights(q, k, v, mask=None):
 # ---- inputs, dtypes, autograd ---------------------------------------------------------------
 def scales_q_in_place(q, k, v, mask=None):
     q.div_(math.sqrt(q.shape[-1]))
-    return _attend(_raw(q, k), v, mask)
+    return from_scores(raw_scores(q, k), v, mask)
 
 
 def inputs_to_float32(q, k, v, mask=None):

@@ -80,7 +80,7 @@ class MultiHeadSteps(MultiHeadSelfAttention):
 
 def scaled_by_d_model(q, k, v, mask=None):
     """Per-head attention scaled by 1/√d_model: q (B, H, T, d), so d_model = H * d."""
-    return av._attend(av._raw(q, k) / math.sqrt(q.shape[1] * q.shape[-1]), v, mask)
+    return av.from_scores(av.raw_scores(q, k) / math.sqrt(q.shape[1] * q.shape[-1]), v, mask)
 
 
 class TimeFirst(MultiHeadSteps):

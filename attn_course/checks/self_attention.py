@@ -149,7 +149,7 @@ def _build(attend):
 class _ScaledByDModel(SelfAttentionSteps):
     def forward(self, x, mask=None):
         q, k, v = self.project(x)
-        return av._attend(av._raw(q, k) / math.sqrt(x.shape[-1]), v, mask)
+        return av.from_scores(av.raw_scores(q, k) / math.sqrt(x.shape[-1]), v, mask)
 
 
 _ScaledByDModel.__name__ = _ScaledByDModel.__qualname__ = "SelfAttention"

@@ -28,18 +28,15 @@ class Rebuilt:
 
 
 def rebuild(assignment: Assignment, submission: Submission) -> Rebuilt:
-    """The notebook to run: the source with the submission's answer cells."""
+    """The notebook to run: the source (loaded without outputs or widget state, see
+    `source.load_source`) with the submission's answer cells."""
     nb = copy.deepcopy(assignment.notebook)
-    nb.metadata.pop("widgets", None)
     roles, ids, missing = [], [], []
     for cell in nb.cells:
         kind = role(cell)
         grade_id = nbgrader_meta(cell).get("grade_id")
         roles.append(kind)
         ids.append(grade_id)
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
         if kind in ("answer", "manual"):
             if grade_id in submission.answers:
                 cell.source = submission.answers[grade_id]

@@ -140,8 +140,8 @@ def parse_source(nb: NotebookNode, path: Path, sha256: str) -> Assignment:
 
 
 def _without_outputs(nb: NotebookNode) -> NotebookNode:
-    """The grader never needs the source's outputs; dropping them keeps the Assignment small
-    (it is sent to every worker process)."""
+    """The grader never needs the source's outputs or widget state: the Assignment stays small,
+    and every notebook rebuilt from it starts clean."""
     return preprocessed(nb, [ClearOutputPreprocessor(), ClearWidgetState()])
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,6 @@ from tests.grading import corpus
 # The command line as `python -m`: the same code as the `attn-course` script, wherever pip put
 # the scripts (a GPU node installs into a --target folder).
 CLI = [sys.executable, "-m", "attn_course.cli"]
-SANDBOX_UIDS = range(3_100_000, 3_101_000)
 
 
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -25,18 +25,28 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 
 
 def sandbox_processes() -> list[int]:
-    """PIDs of processes running as a sandbox user (must be none once grading is over)."""
+    """PIDs of the processes of any sandbox (must be none once grading is over).
+
+    Every sandboxed process names its sandbox folder (`attn-grade-*`, under the temporary
+    folder) in its command line: the launcher, bwrap and the kernel alike, with or without
+    bwrap. When the grader runs as root, sandboxes also run under user ids of their own.
+    """
+    from attn_course.grading.sandbox import PREFIX, UID_BASE, UID_SLOTS
+
+    marker = (Path(tempfile.gettempdir()) / PREFIX).as_posix().encode()
     pids = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                status = Path(f"/proc/{entry}/status").read_text()
-            except OSError:
-                continue
-            uid = next((int(ln.split()[1]) for ln in status.splitlines()
-                        if ln.startswith("Uid:")), -1)
-            if uid in SANDBOX_UIDS:
-                pids.append(int(entry))
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        uid = next((int(ln.split()[1]) for ln in status.splitlines()
+                    if ln.startswith("Uid:")), -1)
+        if marker in cmdline or UID_BASE <= uid < UID_BASE + UID_SLOTS:
+            pids.append(int(entry))
     return pids
 
 

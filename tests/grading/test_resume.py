@@ -51,6 +51,22 @@ def _wait_no_sandbox(seconds: float = 15) -> list[int]:
     return sandbox_processes()
 
 
+@pytest.mark.parametrize("mode", ["bwrap", "rlimits"])
+def test_the_process_scan_sees_a_live_sandbox(mode):
+    from attn_course.grading.kernel import Kernel
+    from attn_course.grading.sandbox import Limits, Sandbox, bwrap_status
+
+    if mode == "bwrap" and not bwrap_status()[0]:
+        pytest.skip(bwrap_status()[1])
+    with Sandbox(Limits(), mode=mode) as sandbox:
+        kernel = Kernel(sandbox)
+        try:
+            assert sandbox_processes(), "a running sandbox must be seen"
+        finally:
+            kernel.shutdown()
+    assert _wait_no_sandbox() == []
+
+
 def test_sigkill_mid_batch_loses_only_the_submissions_in_flight(tmp_path):
     folder, outdir = _submissions(tmp_path / "subs"), tmp_path / "out"
     proc = subprocess.Popen([*CLI, *_grade_args(folder, outdir, 2)], stdout=subprocess.DEVNULL,

@@ -1,10 +1,17 @@
-"""check_causal_mask: correct masks pass, each known mistake is named."""
+"""causal_mask: correct masks in many styles pass; each known mistake is named."""
+
 
 import numpy as np
 import pytest
 import torch
 
-from attn_course.checks import CheckFailed, check_causal_mask
+from attn_course.checks import (
+    CheckFailed,
+    check_causal_mask,
+)
+from attn_course.reference import (
+    causal_mask,
+)
 from attn_course.reference import causal_mask as reference_causal_mask
 
 CORRECT = [
@@ -52,3 +59,30 @@ def test_wrong_values_show_both_grids():
     message = str(info.value)
     assert "expected" in message and "got" in message
     assert "1 0 0 0" in message and "1 1 1 1" in message
+
+
+def causal_loop(T):
+    m = torch.zeros(T, T, dtype=torch.bool)
+    for i in range(T):
+        m[i, : i + 1] = True
+    return m
+
+
+CAUSAL = [
+    causal_mask,
+    causal_loop,
+    lambda T: torch.tril(torch.ones(T, T, dtype=torch.bool)),
+    lambda T: torch.tril(torch.ones(T, T)).bool(),
+    lambda T: torch.ones(T, T).tril() == 1,
+    lambda T: torch.ones(T, T).triu(1) == 0,
+    lambda T: ~torch.ones(T, T, dtype=torch.bool).triu(diagonal=1),
+    lambda T: torch.arange(T)[:, None] >= torch.arange(T)[None, :],
+    lambda T: torch.arange(T).unsqueeze(1) - torch.arange(T).unsqueeze(0) >= 0,
+    lambda T: torch.tensor([[j <= i for j in range(T)] for i in range(T)]),
+    lambda T: torch.from_numpy(__import__("numpy").tri(T, dtype=bool)),
+]
+
+
+@pytest.mark.parametrize("fn", CAUSAL)
+def test_correct_causal_mask_passes(fn):
+    assert check_causal_mask(fn).passed

@@ -1,9 +1,5 @@
-"""Checks for split_heads, merge_heads and MultiHeadSelfAttention.
-
-Correct implementations in many styles pass; every known mistake, written the way a student
-would write it (not taken from the checker's catalogue), is recognised and named; anything else
-a class can do wrong gets a clear message without a traceback.
-"""
+"""MultiHeadSelfAttention: correct classes in many styles pass; each classic mistake, written as a
+student would write it, is named; a broken contract gets a message that says what to change."""
 
 import json
 import math
@@ -19,190 +15,15 @@ import torch.nn.functional as F
 
 from attn_course.checks import (
     CHECKS,
-    MERGE_HEADS_CHECK,
     MHA_CHECK,
-    SPLIT_HEADS_CHECK,
-    CheckFailed,
     Record,
-    check_merge_heads,
     check_multi_head_self_attention,
-    check_split_heads,
 )
-from attn_course.reference import MultiHeadSelfAttention, merge_heads, split_heads
+from attn_course.reference import (
+    MultiHeadSelfAttention,
+)
 
 NEG_INF = float("-inf")
-
-
-def _failure(obj, check=check_multi_head_self_attention):
-    with pytest.raises(CheckFailed) as info:
-        check(obj)
-    message = str(info.value)
-    assert "Traceback" not in message
-    assert "attn_course/checks" not in message and "attn_course\\checks" not in message
-    return info.value
-
-
-def _named(obj, mistake, check=check_multi_head_self_attention, confidence="match"):
-    err = _failure(obj, check)
-    diagnosis = err.verdict.diagnosis
-    assert diagnosis.mistake == mistake, str(err)
-    assert diagnosis.confidence == confidence, str(err)
-    return str(err)
-
-
-# ==== split_heads / merge_heads =============================================================
-def split_reshape_permute(x, num_heads):
-    B, T, D = x.shape
-    return x.reshape(B, T, num_heads, -1).permute(0, 2, 1, 3)
-
-
-def split_unflatten(x, num_heads):
-    return x.unflatten(-1, (num_heads, x.shape[-1] // num_heads)).transpose(1, 2)
-
-
-def split_chunks(x, num_heads):
-    return torch.stack(x.chunk(num_heads, dim=-1), dim=1)
-
-
-def split_loop(x, num_heads):
-    d = x.shape[-1] // num_heads
-    return torch.stack([x[..., h * d:(h + 1) * d] for h in range(num_heads)], dim=1)
-
-
-def merge_flatten(x):
-    return x.permute(0, 2, 1, 3).flatten(2)
-
-
-def merge_cat(x):
-    return torch.cat(x.unbind(1), dim=-1)
-
-
-def merge_contiguous_view(x):
-    B, H, T, d = x.shape
-    return x.transpose(1, 2).contiguous().view(B, T, H * d)
-
-
-@pytest.mark.parametrize("fn", [split_heads, split_reshape_permute, split_unflatten,
-                                split_chunks, split_loop])
-def test_correct_splits_pass(fn):
-    assert check_split_heads(fn).passed
-    assert check_split_heads(fn, seed=3).passed
-
-
-@pytest.mark.parametrize("fn", [merge_heads, merge_flatten, merge_cat, merge_contiguous_view])
-def test_correct_merges_pass(fn):
-    assert check_merge_heads(fn).passed
-
-
-def split_without_transpose(x, num_heads):
-    B, T, D = x.shape
-    return x.view(B, num_heads, T, D // num_heads)
-
-
-def split_heads_last(x, num_heads):
-    B, T, D = x.shape
-    return x.view(B, T, D // num_heads, num_heads).permute(0, 3, 1, 2)
-
-
-def split_forgets_transpose(x, num_heads):
-    B, T, D = x.shape
-    return x.reshape(B, T, num_heads, D // num_heads)
-
-
-def split_eight_heads(x, num_heads):
-    B, T, D = x.shape
-    return x.view(B, T, 8, D // 8).transpose(1, 2)
-
-
-def split_four_heads(x, num_heads):
-    B, T, D = x.shape
-    return x.reshape(B, T, 4, -1).transpose(1, 2)
-
-
-@pytest.mark.parametrize(("fn", "mistake", "words"), [
-    (split_without_transpose, "no_transpose", "x.view(B, T, H, d).transpose(1, 2)"),
-    (split_heads_last, "split_order", "every H-th feature"),
-    (split_forgets_transpose, "heads_not_moved", "(B, T, H, d)"),
-    (split_eight_heads, "hard_coded_heads", "hard-coded"),
-    (split_four_heads, "hard_coded_heads", "num_heads"),
-])
-def test_split_mistakes_are_named(fn, mistake, words):
-    assert words in _named(fn, mistake, check_split_heads)
-
-
-def test_split_layout_hint_names_the_features_a_head_got():
-    def reversed_heads(x, num_heads):
-        return split_heads(x, num_heads).flip(1)
-
-    message = str(_failure(reversed_heads, check_split_heads))
-    assert "head 0 at position 0 holds features [8, 9, 10, 11]" in message
-    assert "contiguous slice 0:4" in message
-
-
-def test_split_in_place_and_wrong_shape():
-    def resizes_input(x, num_heads):
-        B, T, D = x.shape
-        x.resize_(B, T, num_heads, D // num_heads)
-        return x.transpose(1, 2)
-
-    def flat_heads(x, num_heads):
-        B, T, D = x.shape
-        return split_heads(x, num_heads).reshape(B * num_heads, T, -1)
-
-    assert "changed its input x in place" in str(_failure(resizes_input, check_split_heads))
-    assert "out has shape (6, 5, 4), expected (2, 3, 5, 4)" in str(
-        _failure(flat_heads, check_split_heads))
-
-
-def merge_without_transpose(x):
-    B, H, T, d = x.shape
-    return x.reshape(B, T, H * d)
-
-
-def merge_view_without_transpose(x):
-    B, H, T, d = x.shape
-    return x.view(B, T, -1)
-
-
-def merge_wrong_order(x):
-    B, H, T, d = x.shape
-    return x.permute(0, 2, 3, 1).reshape(B, T, H * d)
-
-
-def merge_not_flattened(x):
-    return x.transpose(1, 2)
-
-
-def merge_view_after_transpose(x):
-    B, H, T, d = x.shape
-    return x.transpose(1, 2).view(B, T, H * d)
-
-
-@pytest.mark.parametrize(("fn", "mistake", "words"), [
-    (merge_without_transpose, "no_transpose", "x.transpose(1, 2).reshape(B, T, H * d)"),
-    (merge_view_without_transpose, "no_transpose", "mixes positions"),
-    (merge_wrong_order, "merge_order", "(d, H) instead of (H, d)"),
-    (merge_not_flattened, "not_merged", "(B, T, H, d)"),
-    (merge_view_after_transpose, "view_after_transpose", ".reshape"),
-])
-def test_merge_mistakes_are_named(fn, mistake, words):
-    assert words in _named(fn, mistake, check_merge_heads)
-
-
-def test_merge_layout_hint_says_where_the_values_came_from():
-    message = str(_failure(lambda x: merge_heads(x.flip(1)), check_merge_heads))
-    assert "position 0 of the result holds x[0, 2, 0, 0]" in message
-
-
-def test_merge_garbage():
-    def stub(x):
-        raise NotImplementedError()
-
-    assert "not implemented yet" in str(_failure(stub, check_merge_heads))
-    assert "returned None" in str(_failure(lambda x: None, check_merge_heads))
-    assert "numpy array" in str(_failure(lambda x: merge_heads(x).numpy(), check_merge_heads))
-    assert "Pass the function itself" in str(_failure(merge_heads(torch.ones(1, 2, 3, 4)),
-                                                      check_merge_heads))
 
 
 # ==== MultiHeadSelfAttention: correct implementations ========================================
@@ -502,8 +323,8 @@ class MaskInverted(Projections):
     (MaskIgnored, "mask_ignored", "masked_fill(~mask"),
     (MaskInverted, "mask_inverted", "True means 'may attend'"),
 ], ids=lambda x: x.__name__ if isinstance(x, type) else None)
-def test_classic_mistakes_are_named(cls, mistake, words):
-    assert words in _named(cls, mistake)
+def test_classic_mistakes_are_named(cls, mistake, words, named):
+    assert words in named(cls, mistake, check_multi_head_self_attention)
 
 
 class KeysMixedOnly(Projections):
@@ -542,16 +363,16 @@ class MaskAfterSoftmax(Projections):
         return (out, w) if return_weights else out
 
 
-def test_head_isolation_probe_names_mixed_heads():
-    err = _failure(KeysMixedOnly)
+def test_head_isolation_probe_names_mixed_heads(failure):
+    err = failure(KeysMixedOnly, check_multi_head_self_attention)
     diagnosis = err.verdict.diagnosis
     assert (diagnosis.mistake, diagnosis.confidence) == ("heads_mixed", "match"), str(err)
     assert "contiguous slice" in str(err)
     assert any("changed the weights of head(s) [0, 2]" in h for h in diagnosis.hints)
 
 
-def test_causality_probe_names_the_leak():
-    err = _failure(LeaksTheFuture)
+def test_causality_probe_names_the_leak(failure):
+    err = failure(LeaksTheFuture, check_multi_head_self_attention)
     assert err.verdict.diagnosis.mistake == "future_leak", str(err)
     assert any("changing the tokens after position 2" in h for h in err.verdict.diagnosis.hints)
 
@@ -568,9 +389,10 @@ class WeightsBeforeMasking(Projections):
         return (out, weights) if return_weights else out
 
 
-def test_mask_after_softmax_and_failing_only_with_masks_are_named():
-    assert "before the softmax" in _named(MaskAfterSoftmax, "mask_after_softmax")
-    assert "True = may attend" in _named(WeightsBeforeMasking, "masked_only")
+def test_mask_after_softmax_and_failing_only_with_masks_are_named(named):
+    check = check_multi_head_self_attention
+    assert "before the softmax" in named(MaskAfterSoftmax, "mask_after_softmax", check)
+    assert "True = may attend" in named(WeightsBeforeMasking, "masked_only", check)
 
 
 class DropoutAlwaysOn(Projections):
@@ -585,8 +407,8 @@ class DropoutAlwaysOn(Projections):
         return (out, w) if return_weights else out
 
 
-def test_dropout_active_in_eval_is_named():
-    message = str(_failure(DropoutAlwaysOn))
+def test_dropout_active_in_eval_is_named(failure):
+    message = str(failure(DropoutAlwaysOn, check_multi_head_self_attention))
     assert "two identical calls in eval mode gave different results" in message
     assert "training=self.training" in message
 
@@ -732,16 +554,16 @@ GARBAGE = [
 @pytest.mark.parametrize(("obj", "words"), GARBAGE,
                          ids=lambda x: getattr(x, "__name__", None) if not isinstance(x, str)
                          else None)
-def test_garbage_gets_a_clear_message(obj, words):
-    assert words in str(_failure(obj))
+def test_garbage_gets_a_clear_message(obj, words, failure):
+    assert words in str(failure(obj, check_multi_head_self_attention))
 
 
-def test_constructor_error_points_at_the_student_line():
-    message = str(_failure(ConstructorRaises))
+def test_constructor_error_points_at_the_student_line(failure):
+    message = str(failure(ConstructorRaises, check_multi_head_self_attention))
     assert 'raise ValueError(f"no {num_heads} heads today")' in message
 
 
-def test_missing_projection_says_what_it_does():
+def test_missing_projection_says_what_it_does(failure):
     class NoOut(nn.Module):
         def __init__(self, d_model, num_heads, bias=True):
             super().__init__()
@@ -749,7 +571,7 @@ def test_missing_projection_says_what_it_does():
             self.k_proj = nn.Linear(d_model, d_model, bias=bias)
             self.v_proj = nn.Linear(d_model, d_model, bias=bias)
 
-    message = str(_failure(NoOut))
+    message = str(failure(NoOut, check_multi_head_self_attention))
     assert "missing: out_proj (out_proj: nn.Linear(d_model, d_model) mixes the merged heads)" \
         in message
     assert "Found nn.Linear q_proj (12 → 12)" in message
@@ -815,29 +637,3 @@ def test_records_go_through_json_and_a_fresh_process():
     assert done.stdout.strip() == "scale_d_model", done.stderr
 
 
-def test_split_and_merge_are_registered():
-    assert CHECKS["split_heads"] is SPLIT_HEADS_CHECK
-    assert CHECKS["merge_heads"] is MERGE_HEADS_CHECK
-    for check, ref in ((SPLIT_HEADS_CHECK, split_heads), (MERGE_HEADS_CHECK, merge_heads)):
-        cases = check.cases(seed=1)
-        assert check.judge(check.run(ref, cases), cases).passed
-
-
-@pytest.mark.parametrize(("check", "run_check"), [
-    (SPLIT_HEADS_CHECK, check_split_heads),
-    (MERGE_HEADS_CHECK, check_merge_heads),
-    (MHA_CHECK, check_multi_head_self_attention),
-], ids=["split", "merge", "mha"])
-def test_every_catalogue_variant_is_named(check, run_check):
-    for mistake in check.mistakes:
-        for variant in mistake.variants:
-            with pytest.raises(CheckFailed) as info:
-                run_check(variant)
-            diagnosis = info.value.verdict.diagnosis
-            assert (diagnosis.mistake, diagnosis.confidence) == (mistake.name, "match"), \
-                str(info.value)
-
-
-def test_check_functions_hide_their_frames():
-    for fn in (check_split_heads, check_merge_heads, check_multi_head_self_attention):
-        assert "__tracebackhide__" in fn.__code__.co_varnames

@@ -1,10 +1,19 @@
-"""check_softmax: correct softmaxes pass, each known mistake is named."""
+"""softmax: correct implementations in many styles pass; each known mistake is named."""
+
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
-from attn_course.checks import CheckFailed, check_softmax
+from attn_course.checks import (
+    CheckFailed,
+    check_causal_mask,
+    check_softmax,
+)
+from attn_course.reference import (
+    softmax,
+)
 from attn_course.reference import softmax as reference_softmax
 
 
@@ -140,3 +149,69 @@ def test_seed_changes_the_inputs_not_the_verdict():
         check_softmax(stable, seed=seed)
         with pytest.raises(CheckFailed, match="numerically unstable"):
             check_softmax(unstable, seed=seed)
+
+
+def softmax_manual(x, dim=-1):
+    e = torch.exp(x - x.amax(dim=dim, keepdim=True))
+    return e / e.sum(dim=dim, keepdim=True)
+
+
+def softmax_values(x, dim=-1):
+    m, _ = torch.max(x, dim=dim, keepdim=True)
+    e = (x - m).exp()
+    return e / torch.sum(e, dim, keepdim=True)
+
+
+def softmax_transpose(x, dim=-1):
+    y = x.transpose(dim, -1)
+    e = torch.exp(y - y.max(-1, keepdim=True).values)
+    return (e / e.sum(-1, keepdim=True)).transpose(dim, -1)
+
+
+def softmax_movedim(x, dim=-1):
+    y = torch.movedim(x, dim, -1)
+    return torch.movedim(torch.softmax(y, dim=-1), -1, dim)
+
+
+def softmax_logsumexp(x, dim=-1):
+    return torch.exp(x - torch.logsumexp(x, dim=dim, keepdim=True))
+
+
+def softmax_float64(x, dim=-1):
+    return torch.softmax(x.double(), dim=dim).to(x.dtype)
+
+
+def softmax_unsqueeze(x, dim=-1):
+    m = x.max(dim=dim).values.unsqueeze(dim)
+    e = torch.exp(x - m)
+    return e / e.sum(dim=dim).unsqueeze(dim)
+
+
+SOFTMAX = [
+    softmax,
+    softmax_manual,
+    softmax_values,
+    softmax_transpose,
+    softmax_movedim,
+    softmax_logsumexp,
+    softmax_float64,
+    softmax_unsqueeze,
+    lambda x, dim=-1: torch.softmax(x, dim),
+    lambda x, dim=-1: F.softmax(x, dim=dim),
+    lambda x, dim=-1: x.softmax(dim=dim),
+]
+
+
+@pytest.mark.parametrize("fn", SOFTMAX)
+@pytest.mark.parametrize("seed", [0, 3])
+def test_correct_softmax_passes(fn, seed):
+    assert check_softmax(fn, seed=seed).passed
+
+
+
+
+def test_numpy_in_softmax_and_wrong_dtype_in_causal(message):
+    assert "numpy array" in message(lambda x, dim=-1: np.exp(x.numpy()), check_softmax)
+    assert "dtype=torch.bool" in message(lambda T: torch.ones(T, T).tril(), check_causal_mask)
+
+

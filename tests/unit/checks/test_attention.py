@@ -1,16 +1,24 @@
-"""Every known mistake in scaled dot-product attention is recognised and named.
-
-Each buggy implementation is written the way a student would write it (not taken from the
-checker's own catalogue), so a test fails if the diagnosis stops matching real code.
-"""
+"""scaled_dot_product_attention: correct implementations in many styles pass; each known mistake,
+written the way a student would write it (not taken from the checker's own catalogue), is
+named; garbage gets a clear verdict."""
 
 import math
+import sys
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
-from attn_course.checks import CheckFailed, check_scaled_dot_product_attention
+from attn_course.checks import (
+    SDPA_CHECK,
+    CheckFailed,
+    check_scaled_dot_product_attention,
+)
+from attn_course.reference import (
+    scaled_dot_product_attention,
+)
+from attn_course.reference import scaled_dot_product_attention as ref
 from attn_course.reference import scaled_dot_product_attention as reference_sdpa
 
 NEG_INF = float("-inf")
@@ -361,3 +369,256 @@ def test_out_not_weights_at_v_is_explained():
     with pytest.raises(CheckFailed) as info:
         check_scaled_dot_product_attention(out_wrong)
     assert "out is not weights @ v" in str(info.value)
+
+
+def test_cases_are_deterministic_and_seeded():
+    a, b, c = SDPA_CHECK.cases(0), SDPA_CHECK.cases(0), SDPA_CHECK.cases(1)
+    assert [x.name for x in a] == [x.name for x in c]
+    assert all(torch.equal(x.inputs["q"], y.inputs["q"]) for x, y in zip(a, b, strict=True))
+    assert not torch.equal(a[1].inputs["q"], c[1].inputs["q"])
+
+
+def test_judged_cases_have_no_fully_masked_rows():
+    for case in SDPA_CHECK.cases(seed=5):
+        mask = case.inputs.get("mask")
+        if mask is not None:
+            full = mask.expand(case.shapes[1])
+            assert full.any(dim=-1).all(), case.name
+            assert (~full).any(), case.name
+
+
+def test_large_logit_cases_overflow_a_naive_softmax():
+    for case in SDPA_CHECK.cases():
+        if "large_logits" in case.flags:
+            q, k = case.inputs["q"], case.inputs["k"]
+            scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5
+            assert not torch.isfinite(torch.exp(scores)).all() or (scores < -700).all()
+
+
+
+
+def sdpa_mT_first(q, k, v, mask=None):
+    scores = (q / math.sqrt(q.shape[-1])) @ k.mT
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = scores.softmax(dim=-1)
+    return weights @ v, weights
+
+
+def sdpa_einsum_finfo(q, k, v, mask=None):
+    scores = torch.einsum("...qd,...kd->...qk", q, k) / q.size(-1) ** 0.5
+    if mask is not None:
+        scores = scores.masked_fill(mask.logical_not(), torch.finfo(scores.dtype).min)
+    weights = F.softmax(scores, dim=-1)
+    return torch.einsum("...qk,...kd->...qd", weights, v), weights
+
+
+def sdpa_matmul_minus_1e9(q, k, v, mask=None):
+    scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(k.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(mask == 0, -1e9)
+    weights = torch.softmax(scores, dim=-1)
+    return torch.matmul(weights, v), weights
+
+
+def sdpa_renormalise(q, k, v, mask=None):
+    weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
+    if mask is not None:
+        weights = weights * mask
+        weights = weights / weights.sum(dim=-1, keepdim=True)
+    return weights @ v, weights
+
+
+def sdpa_torch_out(q, k, v, mask=None):
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return out, torch.softmax(scores, dim=-1)
+
+
+def sdpa_float64_inside(q, k, v, mask=None):
+    q64, k64, v64 = q.double(), k.double(), v.double()
+    scores = q64 @ k64.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    return (weights @ v64).to(q.dtype), weights.to(q.dtype)
+
+
+def sdpa_where(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5
+    if mask is not None:
+        scores = torch.where(mask, scores, torch.tensor(float("-inf"), dtype=scores.dtype))
+    weights = scores.softmax(-1)
+    return weights @ v, weights
+
+
+def sdpa_additive(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores + (~mask).to(scores.dtype) * -1e9
+    weights = torch.nn.functional.softmax(scores, dim=-1)
+    return weights @ v, weights
+
+
+def sdpa_expand_mask(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        full = mask.expand_as(scores)
+        scores = scores.clone()
+        scores[~full] = float("-inf")
+    weights = torch.softmax(scores, dim=-1)
+    return weights @ v, weights
+
+
+def sdpa_flatten_bmm(q, k, v, mask=None):
+    *lead, T_q, d_k = q.shape
+    T_k, d_v = k.shape[-2], v.shape[-1]
+    q3, k3, v3 = q.reshape(-1, T_q, d_k), k.reshape(-1, T_k, d_k), v.reshape(-1, T_k, d_v)
+    scores = torch.bmm(q3, k3.transpose(1, 2)) / math.sqrt(d_k)
+    scores = scores.reshape(*lead, T_q, T_k)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    out = torch.bmm(weights.reshape(-1, T_q, T_k), v3).reshape(*lead, T_q, d_v)
+    return out, weights
+
+
+def sdpa_logsumexp(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.exp(scores - torch.logsumexp(scores, dim=-1, keepdim=True))
+    return weights @ v, weights
+
+
+def sdpa_manual_stable(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    e = torch.exp(scores - scores.amax(dim=-1, keepdim=True))
+    weights = e / e.sum(dim=-1, keepdim=True)
+    return weights @ v, weights
+
+
+def sdpa_inplace_on_scores(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1)
+    scores /= math.sqrt(q.shape[-1])  # in place on a new tensor: fine
+    if mask is not None:
+        scores.masked_fill_(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    return weights @ v, weights
+
+
+SDPA = [
+    scaled_dot_product_attention,
+    sdpa_inplace_on_scores,
+    sdpa_mT_first,
+    sdpa_einsum_finfo,
+    sdpa_matmul_minus_1e9,
+    sdpa_renormalise,
+    sdpa_torch_out,
+    sdpa_float64_inside,
+    sdpa_where,
+    sdpa_additive,
+    sdpa_expand_mask,
+    sdpa_flatten_bmm,
+    sdpa_logsumexp,
+    sdpa_manual_stable,
+]
+
+
+@pytest.mark.parametrize("fn", SDPA, ids=[f.__name__ for f in SDPA])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_correct_attention_passes(fn, seed):
+    result = check_scaled_dot_product_attention(fn, seed=seed)
+    assert result.passed
+    check_scaled_dot_product_attention(fn, masks=False, seed=seed)
+
+
+
+
+class AlwaysEqual:
+    def __eq__(self, other):
+        return True
+
+    def __float__(self):
+        return 0.0
+
+    def __len__(self):
+        return 2
+
+
+class SneakyTensor(torch.Tensor):
+    """Claims to equal anything, under == and under torch's own comparisons."""
+
+    def __eq__(self, other):
+        return True
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func in (torch.allclose, torch.equal, torch.Tensor.allclose, torch.Tensor.equal):
+            return True
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+class BadMessage(Exception):
+    def __str__(self):
+        raise RuntimeError("no message for you")
+
+
+def stub(q, k, v, mask=None):
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+GARBAGE = [
+    (stub, "not implemented yet: replace the `raise NotImplementedError()` line"),
+    (lambda q, k, v, mask=None: None, "returned None"),
+    (lambda q, k, v, mask=None: ref(q, k, v, mask)[0], "return out, weights"),
+    (lambda q, k, v, mask=None: (*ref(q, k, v, mask), 0), "3 items; expected 2"),
+    (lambda q, k, v, mask=None: tuple(t.detach().numpy() for t in ref(q, k, v, mask)),
+     "numpy array"),
+    (lambda q, k, v, mask=None: tuple(t.tolist() for t in ref(q, k, v, mask)), "a list"),
+    (lambda q, k, v, mask=None: (ref(q, k, v, mask)[0][None], ref(q, k, v, mask)[1]),
+     "extra leading dims"),
+    (lambda q, k, v, mask=None: (ref(q, k, v, mask)[0], ref(q, k, v, mask)[1].mT),
+     "transposed"),
+    (lambda q, k, v, mask=None: tuple(torch.full_like(t, math.nan) for t in ref(q, k, v, mask)),
+     "NaN"),
+    (lambda q, k, v, mask=None: (AlwaysEqual(), AlwaysEqual()), "AlwaysEqual"),
+    (lambda q, k, v, mask=None: tuple(torch.zeros_like(t).as_subclass(SneakyTensor)
+                                      for t in ref(q, k, v, mask)), "values differ"),
+    (lambda q, k, v, mask=None: (x for x in ref(q, k, v, mask)), "generator"),
+    (lambda q, k, v, mask=None: {"out": 1}, "dict"),
+    (lambda q, k, v, mask=None: 3.0, "Python float"),
+    (lambda q, k, v: ref(q, k, v), "cannot be called as scaled_dot_product_attention(q, k, v"),
+    (lambda q, k, v, mask=None: sys.exit(1), "exit()"),
+    (lambda q, k, v, mask=None: (_ for _ in ()).throw(BadMessage()), "BadMessage"),
+    (lambda q, k, v, mask=None: (ref(q, k, v, mask)[0], ref(q, k, v, mask)[1].to(torch.complex64)),
+     "could not be read"),
+]
+
+
+@pytest.mark.parametrize(("fn", "keyword"), GARBAGE)
+def test_garbage_gives_a_clear_verdict(fn, keyword, message):
+    assert keyword in message(fn, check_scaled_dot_product_attention)
+
+
+def test_exception_reports_type_message_and_student_line(message):
+    def sdpa(q, k, v, mask=None):
+        scores = q @ k.transpose(-2, -1)
+        raise ValueError(f"oops {scores.shape[-1]}")
+
+    message = message(sdpa, check_scaled_dot_product_attention)
+    assert "ValueError: oops 4" in message
+    assert 'raise ValueError(f"oops {scores.shape[-1]}")' in message
+    assert "in sdpa" in message
+
+
+def test_subclass_with_correct_values_is_judged_on_its_data():
+    def subclass_out(q, k, v, mask=None):
+        return tuple(t.as_subclass(SneakyTensor) for t in ref(q, k, v, mask))
+
+    assert check_scaled_dot_product_attention(subclass_out).passed
