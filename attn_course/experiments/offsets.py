@@ -9,6 +9,7 @@ four or more heads each lock onto one offset and reach 100% within a few hundred
     >>> history.final["token_accuracy"]                                        # ~1.0
     >>> model = pretrained(64, 4)            # the same run, shipped with the course
     >>> logits, weights = model(tokens, return_weights=True)   # (B, T, 4, V), (B, H, T, T)
+    >>> weights = model.attention_weights(tokens)               # (B, H, T, T), no gradients
 
 Data is generated from a seed; nothing is downloaded.
 """
@@ -64,6 +65,8 @@ class OffsetRecallModel(nn.Module):
 
     forward(tokens (B, T), causal=True, return_weights=False) -> logits (B, T, K, VOCAB),
         or (logits, weights (B, H, T, T)) when return_weights=True.
+    attention_weights(tokens, causal=True) -> weights (B, H, T, T), the attention layer alone.
+    attention_input(tokens) -> (B, T, d_model), what the attention layer `attn` reads.
     """
 
     def __init__(self, d_model: int, num_heads: int, seq_len: int = SEQ_LEN, mlp_ratio: int = 4):
@@ -82,14 +85,31 @@ class OffsetRecallModel(nn.Module):
         self.ln_out = nn.LayerNorm(d_model)
         self.readout = nn.Linear(d_model, len(OFFSETS) * VOCAB)
 
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T) -> token + position embeddings (B, T, d_model)."""
+        T = tokens.shape[1]
+        if T > self.seq_len:
+            raise ValueError(f"sequences can be at most {self.seq_len} tokens long, got T={T}.")
+        pos = torch.arange(T, device=tokens.device)
+        return self.tok_emb(tokens) + self.pos_emb(pos)  # (B, T, d_model)
+
+    def attention_input(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T) -> (B, T, d_model), the normalised embeddings the attention layer reads."""
+        return self.ln_attn(self.embed(tokens))
+
+    @torch.no_grad()
+    def attention_weights(self, tokens: torch.Tensor, causal: bool = True) -> torch.Tensor:
+        """tokens (B, T) -> the attention layer's weights (B, H, T, T), without gradients."""
+        T = tokens.shape[1]
+        mask = causal_mask(T, device=tokens.device) if causal else None  # (T, T)
+        _, weights = self.attn(self.attention_input(tokens), mask=mask, return_weights=True)
+        return weights
+
     def forward(
         self, tokens: torch.Tensor, causal: bool = True, return_weights: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         B, T = tokens.shape
-        if T > self.seq_len:
-            raise ValueError(f"sequences can be at most {self.seq_len} tokens long, got T={T}.")
-        pos = torch.arange(T, device=tokens.device)
-        x = self.tok_emb(tokens) + self.pos_emb(pos)  # (B, T, d_model)
+        x = self.embed(tokens)  # (B, T, d_model)
         mask = causal_mask(T, device=tokens.device) if causal else None  # (T, T)
         a = self.attn(self.ln_attn(x), mask=mask, return_weights=return_weights)
         a, weights = a if return_weights else (a, None)
@@ -243,12 +263,18 @@ def load_payload(d_model: int, num_heads: int) -> dict:
         return torch.load(f, map_location="cpu", weights_only=True)
 
 
-def pretrained(d_model: int = 64, num_heads: int = 4) -> OffsetRecallModel:
-    """The shipped model trained with `train(d_model, num_heads)`, in eval mode."""
+def load_pretrained(d_model: int, num_heads: int) -> tuple[OffsetRecallModel, dict[str, float]]:
+    """(the shipped model in eval mode, its scores after training: see `evaluate`)."""
     payload = load_payload(d_model, num_heads)
     model = OffsetRecallModel(d_model, num_heads, seq_len=payload["seq_len"])
     model.load_state_dict(payload["state_dict"])
-    return model.eval()
+    return model.eval(), dict(payload["final"])
+
+
+def pretrained(d_model: int = 64, num_heads: int = 4) -> OffsetRecallModel:
+    """The shipped model trained with `train(d_model, num_heads)`, in eval mode."""
+    model, _ = load_pretrained(d_model, num_heads)
+    return model
 
 
 def argmax_offsets(weights: torch.Tensor) -> list[int]:

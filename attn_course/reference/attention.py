@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import torch
 
+from attn_course.reference.arguments import positive_int
+
 __all__ = [
     "softmax",
     "scaled_dot_product_attention",
@@ -67,8 +69,7 @@ def scaled_dot_product_attention(
 
 def causal_mask(T: int, *, device: str | torch.device | None = None) -> torch.Tensor:
     """bool (T, T): True where key j <= query i (lower triangle, diagonal included)."""
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-        raise ValueError(f"T must be a positive int (sequence length), got {T!r}")
+    positive_int("T", T, "sequence length")
     return torch.tril(torch.ones(T, T, dtype=torch.bool, device=device))
 
 

@@ -21,6 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from attn_course.formatting import shape_text
+from attn_course.reference.arguments import positive_int
 from attn_course.reference.attention import scaled_dot_product_attention
 
 __all__ = [
@@ -33,14 +35,10 @@ __all__ = [
 ]
 
 
-def _shape(t: torch.Tensor) -> str:
-    return "(" + ", ".join(str(s) for s in t.shape) + ")"
-
-
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     """(B, T, D) -> (B, H, T, D // H); head i owns features i*D//H : (i+1)*D//H."""
     if not isinstance(x, torch.Tensor) or x.dim() != 3:
-        got = _shape(x) if isinstance(x, torch.Tensor) else type(x).__name__
+        got = shape_text(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"split_heads expects x of shape (B, T, D), got {got}.")
     B, T, D = x.shape
     if num_heads < 1 or D % num_heads != 0:
@@ -54,7 +52,7 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
     """(B, H, T, d) -> (B, T, H * d), the exact inverse of `split_heads`."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        got = _shape(x) if isinstance(x, torch.Tensor) else type(x).__name__
+        got = shape_text(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"merge_heads expects x of shape (B, H, T, d), got {got}.")
     B, H, T, d = x.shape
     return x.transpose(1, 2).reshape(B, T, H * d)  # (B, T, H * d)
@@ -78,8 +76,7 @@ class MultiHeadSelfAttention(nn.Module):
     def __init__(self, d_model: int, num_heads: int, bias: bool = True):
         super().__init__()
         for name, value in (("d_model", d_model), ("num_heads", num_heads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}.")
+            positive_int(name, value)
         if d_model % num_heads != 0:
             raise ValueError(
                 f"d_model={d_model} is not divisible by num_heads={num_heads}: each head gets "
@@ -127,9 +124,8 @@ class MultiHeadSelfAttention(nn.Module):
             )
         if x.dim() != 3 or x.shape[-1] != self.d_model:
             hint = " Add a batch dimension with x.unsqueeze(0)." if x.dim() == 2 else ""
-            raise ValueError(
-                f"x must have shape (B, T, d_model={self.d_model}), got {_shape(x)}.{hint}"
-            )
+            got = shape_text(x.shape)
+            raise ValueError(f"x must have shape (B, T, d_model={self.d_model}), got {got}.{hint}")
         w = self.q_proj.weight
         if x.dtype != w.dtype or x.device != w.device:
             raise TypeError(
@@ -151,7 +147,7 @@ class MultiHeadSelfAttention(nn.Module):
             torch.broadcast_shapes(mask.shape, (B, H, T, T))
         except RuntimeError:
             raise ValueError(
-                f"mask of shape {_shape(mask)} does not broadcast to (B, H, T, T) = "
+                f"mask of shape {shape_text(mask.shape)} does not broadcast to (B, H, T, T) = "
                 f"({B}, {H}, {T}, {T}); use (T, T), (B, 1, T, T) or (B, H, T, T)."
             ) from None
         if mask.device != self.q_proj.weight.device:

@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import torch
 
+from attn_course.reference.arguments import positive_int
+
 __all__ = ["sinusoidal_positional_encoding"]
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}.")
-    return value
 
 
 def sinusoidal_positional_encoding(
@@ -32,8 +28,8 @@ def sinusoidal_positional_encoding(
     device: str | torch.device | None = None,
 ) -> torch.Tensor:
     """(T, d_model): sin in even columns, cos in odd ones, computed in float64 then cast."""
-    _positive_int("T", T)
-    _positive_int("d_model", d_model)
+    positive_int("T", T)
+    positive_int("d_model", d_model)
     if not base > 1:
         raise ValueError(f"base must be a number > 1, got {base!r}.")
     pos = torch.arange(T, dtype=torch.float64, device=device)[:, None]  # (T, 1)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from attn_course.formatting import shape_text
+from attn_course.reference.arguments import positive_int
 from attn_course.reference.attention import scaled_dot_product_attention
 
 __all__ = ["SelfAttention"]
@@ -28,8 +30,7 @@ class SelfAttention(nn.Module):
         super().__init__()
         d_v = d_k if d_v is None else d_v
         for name, value in (("d_model", d_model), ("d_k", d_k), ("d_v", d_v)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}.")
+            positive_int(name, value)
         self.d_model, self.d_k, self.d_v = d_model, d_k, d_v
         self.q_proj = nn.Linear(d_model, d_k, bias=bias)
         self.k_proj = nn.Linear(d_model, d_k, bias=bias)
@@ -42,7 +43,7 @@ class SelfAttention(nn.Module):
         self, x: torch.Tensor, mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != self.d_model:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            got = shape_text(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x must have shape (B, T, d_model={self.d_model}), got {got}.")
         q = self.q_proj(x)  # (B, T, d_k)
         k = self.k_proj(x)  # (B, T, d_k)

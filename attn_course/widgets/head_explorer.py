@@ -10,26 +10,21 @@ trained or random weights; see one attention map per head and a line of numbers:
     >>> explorer.attention.shape           # (H, T, T) weights behind the picture
 
 The models are the multi-offset recall models of `attn_course.experiments.offsets`: trained
-heads each look a fixed number of tokens back. The picture is a PNG drawn with matplotlib's Agg
-backend, so it also shows where no kernel runs (nbconvert, GitHub).
+heads each look a fixed number of tokens back. The picture is `viz.attention_heads` as a PNG
+(matplotlib's Agg backend), so it also shows where no kernel runs (nbconvert, GitHub).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
-import math
 import statistics
 import time
 
 import ipywidgets as widgets
-import numpy as np
 import torch
-from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
+from attn_course import viz
 from attn_course.device import torch_threads
 from attn_course.experiments.offsets import (
     D_MODELS,
@@ -38,7 +33,7 @@ from attn_course.experiments.offsets import (
     build_model,
     encode,
     evaluate,
-    load_payload,
+    load_pretrained,
 )
 from attn_course.reference.attention import causal_mask
 from attn_course.reference.mha import divisors
@@ -54,9 +49,6 @@ WEIGHTS = ("trained", "random")
 TIMING_BATCH = 64  # sequences per timed forward pass
 TIMING_REPEATS = 5
 THREADS = 1  # torch threads while the explorer computes (see `torch_threads`)
-GAP = 1  # blank cells between maps
-TITLE_HEIGHT = 0.16  # inches above each row of maps, for the head titles
-MONO_ADVANCE = 0.6021  # advance width of DejaVu Sans Mono (matplotlib's own font), in em
 
 # (d_model, num_heads, weights) -> (model, token accuracy, note); shared by every explorer
 _MODELS: dict[tuple[int, int, str], tuple[OffsetRecallModel, float, str]] = {}
@@ -72,17 +64,14 @@ def load_model(d_model: int, num_heads: int, weights: str) -> tuple[OffsetRecall
         raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}.")
     key = (d_model, num_heads, weights)
     if key not in _MODELS:
-        payload, note = None, ""
+        model, note = None, ""
         if weights == "trained":
             try:
-                payload = load_payload(d_model, num_heads)
+                model, scores = load_pretrained(d_model, num_heads)
+                accuracy = scores["token_accuracy"]
             except FileNotFoundError:
                 note = "no trained weights shipped for this size: showing random weights"
-        if payload is not None:
-            model = OffsetRecallModel(d_model, num_heads, seq_len=payload["seq_len"])
-            model.load_state_dict(payload["state_dict"])
-            accuracy = payload["final"]["token_accuracy"]
-        else:
+        if model is None:
             model = build_model(d_model, num_heads, seed=0)
             accuracy = evaluate(model, n=256)["token_accuracy"]
         model.eval().requires_grad_(False)
@@ -120,85 +109,6 @@ def median_ms(fn, repeats: int = TIMING_REPEATS, budget_s: float = 0.05) -> tupl
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1e3, len(times)
-
-
-def draw_heads(
-    weights: np.ndarray, labels: list[str], title: str = "", head_titles: list[str] | None = None
-) -> bytes:
-    """PNG of H attention maps (H, T, T), side by side in a grid; fixed 0-1 colour scale.
-
-    Drawn on one Axes as a mosaic (one imshow), which keeps the time flat as H grows.
-    """
-    H, T, _ = weights.shape
-    cols = H if H <= 4 else 2 ** math.ceil(math.log2(H) / 2)  # 8 -> 4 x 2, 16 -> 4 x 4, 64 -> 8 x 8
-    rows = math.ceil(H / cols)
-    block_w = T + GAP
-    cell = min(0.24, 8.0 / (cols * block_w - GAP), 7.0 / (rows * (T + 2)))  # inches per cell
-    title_rows = max(1, math.ceil(TITLE_HEIGHT / cell))  # blank cells above each row of maps
-    block_h = T + title_rows
-    mosaic = np.full((rows * block_h, cols * block_w - GAP), np.nan)  # NaN: white gaps
-    for i in range(H):
-        r, c = divmod(i, cols)
-        top, left = r * block_h + title_rows, c * block_w
-        mosaic[top : top + T, left : left + T] = weights[i]
-
-    margin_l, margin_r, margin_t, margin_b = 0.7, 1.0, 0.45 if title else 0.15, 0.55
-    width, height = mosaic.shape[1] * cell, mosaic.shape[0] * cell  # inches
-    fig_w, fig_h = margin_l + width + margin_r, margin_t + height + margin_b
-    fig = Figure(figsize=(fig_w, fig_h), facecolor="white")
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes((margin_l / fig_w, margin_b / fig_h, width / fig_w, height / fig_h))
-    cmap = colormaps["viridis"].with_extremes(bad="white")
-    im = ax.imshow(mosaic, cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
-    for side in ax.spines.values():
-        side.set_visible(False)
-
-    # Text is the slow part of a matplotlib figure (~0.6 ms per Text, ~3 ms per tick), so labels
-    # that run along a row are drawn as ONE monospaced Text of equal-width fields, sized so that
-    # each field spans exactly the width it labels: per-head titles (one Text per row of maps)
-    # and key tokens (one Text per map of the bottom row). Query tokens label the bottom row.
-    ax.set_xticks([])
-    ax.set_yticks([])
-    cell_pt = cell * 72
-    head_titles = head_titles or [f"head {i}" for i in range(H)]  # tensor index
-    title_font = min(9.0, 0.7 * title_rows * cell_pt)
-    for r in range(rows):
-        heads = range(r * cols, min(H, (r + 1) * cols))
-        y = r * block_h + title_rows - 0.8  # just above the maps of row r
-        texts = [head_titles[i] for i in heads]
-        _fields(ax, -0.5 - GAP / 2, y, texts, block_w * cell_pt, title_font, pad=1, va="bottom")
-    below = ax.get_xaxis_transform()  # x in data units, y in axes units
-    for c in range(H - (rows - 1) * cols):  # key tokens under each map of the bottom row
-        _fields(ax, c * block_w - 0.5, -0.01, labels, cell_pt, 9.0, transform=below, va="top")
-    for j in range(T):  # query tokens left of the bottom row
-        y = (rows - 1) * block_h + title_rows + j
-        ax.text(-0.8, y, labels[j], ha="right", va="center", fontsize=min(9.0, cell_pt * 0.9))
-    ax.set_xlabel("key: the token attended to", fontsize=9, labelpad=12)
-    ax.set_ylabel("query: the token attending", fontsize=9, labelpad=14)
-
-    if title:
-        fig.suptitle(title, fontsize=10, y=1 - 0.1 / fig_h, va="top")
-
-    cax = fig.add_axes(
-        ((margin_l + width + 0.15) / fig_w, margin_b / fig_h, 0.15 / fig_w, height / fig_h)
-    )
-    bar = fig.colorbar(im, cax=cax)
-    bar.set_label("attention weight", fontsize=8)
-    bar.ax.tick_params(labelsize=7)
-
-    buf = io.BytesIO()
-    # zlib level 1: a third of the encoding time of the default level, PNG ~10% larger
-    fig.savefig(buf, format="png", dpi=100, facecolor="white", pil_kwargs={"compress_level": 1})
-    return buf.getvalue()  # no pyplot: nothing keeps the figure alive once we return
-
-
-def _fields(ax, x, y, texts, span_pt, max_font, pad=0, **kwargs) -> None:
-    """Draw texts centred in consecutive fields span_pt points wide, as one Text starting at x."""
-    longest = max(len(t) for t in texts) + pad
-    chars = max(longest, math.ceil(span_pt / (MONO_ADVANCE * max_font)))  # characters per field
-    size = span_pt / (MONO_ADVANCE * chars)  # font size in points so that a field is span_pt wide
-    line = "".join(t.center(chars) for t in texts)
-    ax.text(x, y, line, ha="left", family="DejaVu Sans Mono", fontsize=size, **kwargs)
 
 
 class HeadExplorer(widgets.VBox):
@@ -309,9 +219,9 @@ class HeadExplorer(widgets.VBox):
         causal = self.causal.value
         with torch_threads(THREADS), torch.no_grad():
             model, accuracy, note = load_model(d_model, num_heads, self.weights.value)
-            _, weights = model(tokens, causal=causal, return_weights=True)  # (1, H, T, T)
+            weights = model.attention_weights(tokens, causal=causal)  # (1, H, T, T)
             # time the attention layer alone on a batch, fast path (no weights returned)
-            x = model.ln_attn(model.tok_emb(tokens) + model.pos_emb(torch.arange(len(text))))
+            x = model.attention_input(tokens)  # (1, T, d_model)
             batch = x.expand(TIMING_BATCH, -1, -1).contiguous()  # (B, T, d_model)
             mask = causal_mask(len(text)) if causal else None
             ms, runs = median_ms(lambda: model.attn(batch, mask=mask))
@@ -327,7 +237,10 @@ class HeadExplorer(widgets.VBox):
             f"{num_heads} head{'s' if num_heads > 1 else ''} of dimension {d_model // num_heads}, "
             f"{self.weights.value} weights, {'causal' if causal else 'no mask'}"
         )
-        self._png = draw_heads(self.attention.numpy(), labels, title, head_titles)
+        figure = viz.attention_heads(
+            self.attention, labels, labels, head_titles=head_titles, title=title, pyplot=False
+        )
+        self._png = viz.png_bytes(figure)  # no pyplot: nothing keeps the figure alive
         self.heads_image.value = self._png
         self.stats.value = self._stats_html(len(text), ms, runs, accuracy, note)
 

@@ -224,3 +224,12 @@ def test_split_merge_round_trip_any_shape(B, T, H, d):
     s = split_heads(x, H)
     assert s.shape == (B, H, T, d)
     torch.testing.assert_close(merge_heads(s), x)
+
+
+def test_shapes_in_messages_are_written_as_python_tuples():
+    with pytest.raises(ValueError, match=r"got \(5,\)\.$"):
+        MultiHeadSelfAttention(8, 2)(torch.zeros(5))
+    with pytest.raises(ValueError, match=r"shape \(B, T, D\), got \(5,\)\."):
+        split_heads(torch.zeros(5), 2)
+    with pytest.raises(ValueError, match=r"shape \(B, H, T, d\), got \(2, 3\)\."):
+        merge_heads(torch.zeros(2, 3))

@@ -17,6 +17,7 @@ from attn_course.experiments.offsets import (
     encode,
     evaluate,
     load_payload,
+    load_pretrained,
     make_batch,
     offset_targets,
     pretrained,
@@ -137,3 +138,42 @@ def test_trained_heads_attend_to_different_offsets():
     model = pretrained(64, 4)
     _, weights = model(encode("khbofmapdjlcnegi"), return_weights=True)  # (1, 4, T, T)
     assert sorted(argmax_offsets(weights)) == [1, 2, 3, 4]
+
+
+def test_load_pretrained_gives_the_shipped_model_and_its_scores():
+    model, scores = load_pretrained(32, 4)
+    payload = load_payload(32, 4)
+    assert not model.training and model.seq_len == payload["seq_len"]
+    assert scores == payload["final"] and scores["token_accuracy"] > 0.9
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, payload["state_dict"][name]), name
+    tokens = encode("abcabcabc")
+    torch.testing.assert_close(pretrained(32, 4)(tokens), model(tokens))
+    with pytest.raises(FileNotFoundError, match="num_heads=3"):
+        load_pretrained(32, 3)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_attention_weights_are_the_forward_passes_weights(causal):
+    model = build_model(16, 4, seed=3)
+    tokens = torch.randint(0, VOCAB, (2, 9))
+    _, expected = model(tokens, causal=causal, return_weights=True)  # (2, 4, 9, 9)
+    weights = model.attention_weights(tokens, causal=causal)
+    assert weights.shape == (2, 4, 9, 9) and not weights.requires_grad
+    torch.testing.assert_close(weights, expected.detach())
+    assert (weights.triu(diagonal=1) == 0).all() == causal
+
+
+def test_attention_input_is_what_the_attention_layer_reads():
+    model = build_model(16, 2, seed=4)
+    tokens = torch.randint(0, VOCAB, (3, 7))
+    x = model.attention_input(tokens)
+    assert x.shape == (3, 7, 16)
+    seen = {}
+    model.attn.register_forward_hook(lambda module, args, out: seen.setdefault("x", args[0]))
+    model(tokens)
+    torch.testing.assert_close(x, seen["x"])
+    embedded = model.tok_emb(tokens) + model.pos_emb.weight[:7]  # (3, 7, 16)
+    torch.testing.assert_close(model.embed(tokens), embedded)
+    with pytest.raises(ValueError, match="at most 24 tokens"):
+        model.attention_weights(torch.zeros(1, 25, dtype=torch.long))

@@ -4,14 +4,16 @@ import base64
 import io
 
 import ipywidgets as widgets
+import matplotlib.pyplot as plt
 import pytest
 import torch
 from matplotlib.image import imread
 
-from attn_course.experiments.offsets import argmax_offsets
+from attn_course import viz
+from attn_course.experiments.offsets import argmax_offsets, load_payload
 from attn_course.reference.mha import divisors
 from attn_course.widgets import HeadExplorer
-from attn_course.widgets.head_explorer import SEQUENCES, draw_heads, head_stats, load_model
+from attn_course.widgets.head_explorer import SEQUENCES, head_stats, load_model
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -112,14 +114,34 @@ def test_models_are_cached_per_configuration():
         load_model(32, 4, "pretrained")
 
 
-def test_draw_heads_white_background_and_grid():
-    maps = torch.rand(16, 5, 5).softmax(-1).numpy()
-    png = draw_heads(maps, list("abcde"), "title", [f"h{i}" for i in range(16)])
-    pixels = imread(io.BytesIO(png))
-    assert pixels.shape[2] in (3, 4)
-    assert pixels[0, 0, :3].tolist() == [1.0, 1.0, 1.0]
-    one = imread(io.BytesIO(draw_heads(maps[:1], list("abcde"))))
-    assert pixels.shape != one.shape
+def test_trained_models_are_the_shipped_ones():
+    model, accuracy, note = load_model(32, 8, "trained")
+    payload = load_payload(32, 8)
+    assert accuracy == payload["final"]["token_accuracy"] and note == ""
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, payload["state_dict"][name]), name
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+
+
+def test_picture_is_drawn_by_viz(explorer, monkeypatch):
+    draw, calls = viz.attention_heads, []
+
+    def spy(*args, **kwargs):
+        calls.append((args, kwargs))
+        return draw(*args, **kwargs)
+
+    explorer.num_heads.value = 4
+    monkeypatch.setattr(viz, "attention_heads", spy)
+    figures = plt.get_fignums()
+    explorer.num_heads.value = 8
+    assert plt.get_fignums() == figures  # the explorer never leaves a pyplot figure behind
+    ((args, kwargs),) = calls
+    tokens = list(SEQUENCES[explorer.sequence.value])
+    assert args[0] is explorer.attention and args[1] == args[2] == tokens
+    assert kwargs["pyplot"] is False and kwargs["head_titles"][0].startswith("head 0")
+    assert viz.png_bytes(draw(*args, **kwargs)) == bytes(explorer.heads_image.value)
+    pixels = imread(io.BytesIO(bytes(explorer.heads_image.value)))
+    assert pixels[0, 0, :3].tolist() == [1.0, 1.0, 1.0]  # white background
 
 
 def test_head_stats_constant_parameters_and_flops():

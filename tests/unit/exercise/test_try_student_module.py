@@ -1,30 +1,13 @@
-"""Demo code of the self-attention notebooks: student modules with reference weights, figures."""
+"""try_student_module: the student's nn.Module with the reference's weights when it computes
+the same, the reference module (with a note) otherwise."""
 
 import math
 
-import matplotlib
+import torch
+import torch.nn as nn
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-
-from attn_course.exercise import NOTE, try_student_module  # noqa: E402
-from attn_course.heads_demo import (  # noqa: E402
-    plot_head_split,
-    plot_heads,
-    plot_positional_encoding,
-    token_embeddings,
-)
-from attn_course.reference import MultiHeadSelfAttention  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
+from attn_course.exercise import NOTE, try_student_module
+from attn_course.reference import MultiHeadSelfAttention
 
 
 class StudentMHSA(nn.Module):
@@ -140,63 +123,6 @@ def test_the_returned_weights_are_compared_too(capsys):
     out = capsys.readouterr().out
     assert "`AveragedWeights` gives a different result" in out
     assert "`NoWeights` raised TypeError" in out
-
-
-def test_token_embeddings_give_equal_words_equal_vectors():
-    tokens = ["the", "cat", "sat", "on", "the", "mat"]
-    x = token_embeddings(tokens, d_model=8, seed=0)
-    assert x.shape == (1, 6, 8) and x.dtype == torch.float32
-    assert torch.equal(x[0, 0], x[0, 4])
-    distinct = x[0, [0, 1, 2, 3, 5]]
-    assert torch.cdist(distinct, distinct).fill_diagonal_(1.0).min() > 0.1
-    assert torch.equal(x, token_embeddings(tokens, d_model=8, seed=0))
-    assert not torch.equal(x, token_embeddings(tokens, d_model=8, seed=1))
-    # a word's vector does not depend on where it stands
-    shuffled = token_embeddings(list(reversed(tokens)), d_model=8, seed=0)
-    assert torch.equal(shuffled[0].flip(0), x[0])
-
-
-def test_positional_encoding_figure_is_labelled():
-    pe = torch.sin(torch.arange(12.0)[:, None] * torch.arange(1.0, 9.0)[None, :] / 8)
-    fig = plot_positional_encoding(pe)
-    heat, sim = [ax for ax in fig.axes if ax.images]
-    assert heat.get_xlabel().startswith("feature") and heat.get_ylabel() == "position t"
-    assert heat.images[0].get_array().shape == (12, 8)
-    assert sim.images[0].get_array().shape == (12, 12)
-    assert heat.images[0].colorbar is not None and sim.images[0].colorbar is not None
-    assert "T = 12, d_model = 8" in fig.get_suptitle()
-    with pytest.raises(ValueError, match=r"\(T, d_model\)"):
-        plot_positional_encoding(pe[None])
-
-
-def test_head_split_figure_shows_each_head_its_slice():
-    fig = plot_head_split(num_heads=3, d_model=12, seq_len=4)
-    axes = fig.axes
-    assert len(axes) == 4
-    assert axes[0].get_title() == "x[b]: (T, d_model) = (4, 12)"
-    assert [ax.get_xlabel() for ax in axes[1:]] == ["features 0–3", "features 4–7", "features 8–11"]
-    head_1 = sorted({int(t.get_text()) for t in axes[2].texts})
-    assert head_1 == [4, 5, 6, 7]
-    with pytest.raises(ValueError, match="not divisible"):
-        plot_head_split(num_heads=5, d_model=12)
-
-
-def test_heads_grid_has_one_labelled_map_per_head():
-    weights = torch.softmax(torch.randn(1, 6, 5, 5, generator=torch.Generator().manual_seed(0)), -1)
-    fig = plot_heads(weights, list("abcde"), title="six heads")
-    maps = [ax for ax in fig.axes if ax.images and ax.get_visible() and ax.get_title()]
-    assert [ax.get_title() for ax in maps] == [f"head {h}" for h in range(6)]
-    for h, ax in enumerate(maps):
-        assert torch.allclose(torch.as_tensor(ax.images[0].get_array()), weights[0, h])
-        assert ax.images[0].get_clim() == (0.0, 1.0)
-        assert [t.get_text() for t in ax.get_xticklabels()] == list("abcde")
-    assert any(ax.get_xlabel().startswith("key") for ax in maps)
-    assert any(ax.get_ylabel().startswith("query") for ax in maps)
-    assert fig.get_suptitle() == "six heads"
-    with pytest.raises(ValueError, match="labels"):
-        plot_heads(weights, list("abc"))
-    with pytest.raises(ValueError, match="head titles"):
-        plot_heads(weights, list("abcde"), head_titles=["one"])
 
 
 def test_a_single_head_module_without_return_weights_is_used(capsys):

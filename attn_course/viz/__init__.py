@@ -1,0 +1,31 @@
+"""Every map and plot of the course, as a matplotlib figure or as PNG bytes from the same code.
+
+    attention_heatmap(weights, tokens, tokens)       # one attention map (T_q, T_k)
+    attention_heads(weights, tokens, tokens)         # one map per head (H, T_q, T_k)
+    mask_heatmap(mask, tokens, tokens)               # a boolean mask (T_q, T_k) or (B, T)
+    plot_positional_encoding(pe)                     # pe (T, d_model)
+    plot_head_split(num_heads=3, d_model=12)         # what split_heads does
+    plot_scaling(result)                             # the scaling experiment
+
+Each returns the Figure it drew. In a notebook, end the cell with `plt.show()`; `ax=` (where
+offered) draws into your own axes. With `pyplot=False` the figure is a bare Agg figure that
+pyplot never sees, and `png_bytes(fig)` turns it into a PNG: the fast path of the widgets.
+"""
+
+from attn_course.viz.attention import attention_heads, attention_heatmap
+from attn_course.viz.figure import new_figure, png_bytes
+from attn_course.viz.head_split import plot_head_split
+from attn_course.viz.masks import mask_heatmap
+from attn_course.viz.positional import plot_positional_encoding
+from attn_course.viz.scaling import plot_scaling
+
+__all__ = [
+    "attention_heads",
+    "attention_heatmap",
+    "mask_heatmap",
+    "new_figure",
+    "plot_head_split",
+    "plot_positional_encoding",
+    "plot_scaling",
+    "png_bytes",
+]
