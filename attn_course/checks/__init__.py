@@ -12,7 +12,10 @@ One module per exercise topic defines its cases, oracle and mistakes. `CHECKS` m
 after `check_` in every public check function to its `Check`.
 """
 
-from attn_course.checks.attention import SDPA_CHECK, check_scaled_dot_product_attention
+from attn_course.checks.attention import (
+    SCALED_DOT_PRODUCT_ATTENTION_CHECK,
+    check_scaled_dot_product_attention,
+)
 from attn_course.checks.check import Check
 from attn_course.checks.heads import (
     MERGE_HEADS_CHECK,
@@ -21,7 +24,7 @@ from attn_course.checks.heads import (
     check_split_heads,
 )
 from attn_course.checks.masks import CAUSAL_MASK_CHECK, check_causal_mask
-from attn_course.checks.mha import MHA_CHECK, check_multi_head_self_attention
+from attn_course.checks.mha import MULTI_HEAD_SELF_ATTENTION_CHECK, check_multi_head_self_attention
 from attn_course.checks.mistakes import Mistake
 from attn_course.checks.positional import POSITIONAL_ENCODING_CHECK, check_positional_encoding
 from attn_course.checks.records import Case, Record
@@ -35,13 +38,13 @@ CHECKS: dict[str, Check] = {
     c.registry_name: c
     for c in (
         SOFTMAX_CHECK,
-        SDPA_CHECK,
+        SCALED_DOT_PRODUCT_ATTENTION_CHECK,
         CAUSAL_MASK_CHECK,
         SELF_ATTENTION_CHECK,
         POSITIONAL_ENCODING_CHECK,
         SPLIT_HEADS_CHECK,
         MERGE_HEADS_CHECK,
-        MHA_CHECK,
+        MULTI_HEAD_SELF_ATTENTION_CHECK,
     )
 }
 
@@ -49,9 +52,9 @@ __all__ = [
     "CHECKS",
     "CAUSAL_MASK_CHECK",
     "MERGE_HEADS_CHECK",
-    "MHA_CHECK",
+    "MULTI_HEAD_SELF_ATTENTION_CHECK",
     "POSITIONAL_ENCODING_CHECK",
-    "SDPA_CHECK",
+    "SCALED_DOT_PRODUCT_ATTENTION_CHECK",
     "SELF_ATTENTION_CHECK",
     "SOFTMAX_CHECK",
     "SPLIT_HEADS_CHECK",

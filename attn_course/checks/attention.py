@@ -27,7 +27,12 @@ from attn_course.checks.results import CheckResult
 from attn_course.device import tolerances
 from attn_course.formatting import dtype_text, shape_text
 
-__all__ = ["SDPA_CHECK", "check_scaled_dot_product_attention", "random_mask", "sdpa_cases"]
+__all__ = [
+    "SCALED_DOT_PRODUCT_ATTENTION_CHECK",
+    "check_scaled_dot_product_attention",
+    "random_mask",
+    "sdpa_cases",
+]
 
 NEG_INF = float("-inf")
 
@@ -192,7 +197,7 @@ def sdpa_cases(seed: int = 0, *, masks: bool = True, device: str | torch.device 
 # --------------------------------------------------------------------------------------------
 # Known mistakes
 # --------------------------------------------------------------------------------------------
-SDPA_MISTAKES: tuple[Mistake, ...] = (
+SCALED_DOT_PRODUCT_ATTENTION_MISTAKES: tuple[Mistake, ...] = (
     catalogue.no_scale(catalogue.as_is, "d_k", "q.shape[-1]"),
     catalogue.scale_by_dk(catalogue.as_is),
     Mistake(
@@ -465,14 +470,14 @@ def _float_dtype_hint(output: str, got: str, want: str) -> str:
     return f"keep the inputs' dtype ({want.replace('torch.', '')})"
 
 
-SDPA_CHECK = Check(
+SCALED_DOT_PRODUCT_ATTENTION_CHECK = Check(
     "scaled_dot_product_attention",
     check_function="check_scaled_dot_product_attention",
     outputs=("out", "weights"),
     signature="def scaled_dot_product_attention(q, k, v, mask=None): ... return out, weights",
     make_cases=sdpa_cases,
     oracle=_sdpa_oracle,
-    mistakes=SDPA_MISTAKES,
+    mistakes=SCALED_DOT_PRODUCT_ATTENTION_MISTAKES,
     exception_hints=(
         ExceptionHint(
             r"cannot be multiplied|must match the size of tensor",
@@ -494,6 +499,6 @@ def check_scaled_dot_product_attention(fn, *, masks: bool = True, seed: int = 0)
     """Check `fn(q, k, v, mask=None) -> (out, weights)` on many cases; raise CheckFailed
     naming the mistake, or return a CheckResult. masks=False skips the masked cases."""
     __tracebackhide__ = True
-    return SDPA_CHECK.check(fn, seed=seed, masks=bool(masks))
+    return SCALED_DOT_PRODUCT_ATTENTION_CHECK.check(fn, seed=seed, masks=bool(masks))
 
 

@@ -154,7 +154,7 @@ def _split_into(heads: int):
     return split_hard_coded
 
 
-SPLIT_MISTAKES: tuple[Mistake, ...] = (
+SPLIT_HEADS_MISTAKES: tuple[Mistake, ...] = (
     Mistake(
         "no_transpose",
         "the heads are split with a plain view, without the transpose: x.view(B, H, T, d) "
@@ -185,7 +185,7 @@ SPLIT_HEADS_CHECK = Check(
     signature="def split_heads(x, num_heads): ... return out  # (B, H, T, D // H)",
     make_cases=split_cases,
     oracle=split_heads,
-    mistakes=SPLIT_MISTAKES,
+    mistakes=SPLIT_HEADS_MISTAKES,
     exception_hints=(SIZE_HINT,),
     flag_hints=(
         FlagHint(frozenset({"h1"}), "it fails only for num_heads=1: keep the head dim, "
@@ -274,7 +274,7 @@ def view_after_transpose(x):
     return x.transpose(1, 2).view(B, T, H * d)
 
 
-MERGE_MISTAKES: tuple[Mistake, ...] = (
+MERGE_HEADS_MISTAKES: tuple[Mistake, ...] = (
     Mistake(
         "no_transpose",
         "the heads are merged without moving H back after T: reshaping (B, H, T, d) straight "
@@ -304,7 +304,7 @@ MERGE_HEADS_CHECK = Check(
     signature="def merge_heads(x): ... return out  # (B, T, H * d)",
     make_cases=merge_cases,
     oracle=merge_heads,
-    mistakes=MERGE_MISTAKES,
+    mistakes=MERGE_HEADS_MISTAKES,
     exception_hints=(VIEW_HINT,),
     flag_hints=(
         FlagHint(frozenset({"noncontig"}),

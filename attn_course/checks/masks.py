@@ -82,7 +82,7 @@ def squeezed(T):
     return _lower(T).squeeze()
 
 
-CAUSAL_MISTAKES: tuple[Mistake, ...] = (
+CAUSAL_MASK_MISTAKES: tuple[Mistake, ...] = (
     Mistake(
         "inverted",
         "the mask is inverted: True must mark the keys a query MAY attend to (j <= i)",
@@ -140,7 +140,7 @@ CAUSAL_MASK_CHECK = Check(
     signature="def causal_mask(T): ... return mask  # bool (T, T)",
     make_cases=causal_cases,
     oracle=_lower,
-    mistakes=CAUSAL_MISTAKES,
+    mistakes=CAUSAL_MASK_MISTAKES,
     flag_hints=(FlagHint(frozenset({"t1"}),
                          "it fails only for T=1: keep the shape (1, 1) (no squeeze, no T-1 "
                          "sizes)"),),

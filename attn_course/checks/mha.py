@@ -58,7 +58,7 @@ from attn_course.device import tolerances
 from attn_course.formatting import dtype_text, shape_text
 from attn_course.reference.mha import MultiHeadSelfAttention, copy_to_torch
 
-__all__ = ["MHA_CHECK", "check_multi_head_self_attention", "mha_cases"]
+__all__ = ["MULTI_HEAD_SELF_ATTENTION_CHECK", "check_multi_head_self_attention", "mha_cases"]
 
 F64, F32 = torch.float64, torch.float32
 
@@ -319,7 +319,7 @@ def _mha_explain(records, cases, oracle, results) -> list[str]:
     return [h for h in hints if h]
 
 
-MHA_MISTAKES: tuple[Mistake, ...] = (
+MULTI_HEAD_SELF_ATTENTION_MISTAKES: tuple[Mistake, ...] = (
     Mistake(
         "scale_d_model",
         "the scores are scaled by 1/√d_model instead of 1/√d_head",
@@ -412,7 +412,7 @@ MHA_MISTAKES: tuple[Mistake, ...] = (
     catalogue.masked_only("(B, H, T, T)", _wrong_only_with_masks),
 )
 
-MHA_CHECK = ModuleCheck(
+MULTI_HEAD_SELF_ATTENTION_CHECK = ModuleCheck(
     "MultiHeadSelfAttention",
     check_function="check_multi_head_self_attention",
     linears=_PROJECTIONS,
@@ -429,7 +429,7 @@ MHA_CHECK = ModuleCheck(
               "bias=True); forward(self, x, mask=None, return_weights=False)",
     make_cases=mha_cases,
     oracle=_TorchOracle,
-    mistakes=MHA_MISTAKES,
+    mistakes=MULTI_HEAD_SELF_ATTENTION_MISTAKES,
     exception_hints=(
         VIEW_HINT,
         SIZE_HINT,
@@ -462,4 +462,4 @@ def check_multi_head_self_attention(cls, *, seed: int = 0) -> CheckResult:
     torch.nn.MultiheadAttention with the same weights, for several head counts. Raises
     CheckFailed naming the mistake, or returns a CheckResult."""
     __tracebackhide__ = True
-    return MHA_CHECK.check(cls, seed=seed)
+    return MULTI_HEAD_SELF_ATTENTION_CHECK.check(cls, seed=seed)

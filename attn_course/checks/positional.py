@@ -147,7 +147,7 @@ def in_float64(T, d_model):
     return _encoding(_angles(T, d_model), d_model, dtype=F64)
 
 
-PE_MISTAKES: tuple[Mistake, ...] = (
+POSITIONAL_ENCODING_MISTAKES: tuple[Mistake, ...] = (
     Mistake(
         "sin_cos_swapped",
         "sin and cos are swapped: even columns must be sin, odd columns cos",
@@ -256,7 +256,7 @@ POSITIONAL_ENCODING_CHECK = Check(
     signature="def sinusoidal_positional_encoding(T, d_model): ... return pe  # (T, d_model)",
     make_cases=positional_cases,
     oracle=sinusoidal_positional_encoding,
-    mistakes=PE_MISTAKES,
+    mistakes=POSITIONAL_ENCODING_MISTAKES,
     exception_hints=(
         ExceptionHint(r"must match the existing size|shape mismatch|could not broadcast",
                       "for odd d_model there is one more sin column than cos columns: "

@@ -154,7 +154,7 @@ class _ScaledByDModel(SelfAttentionSteps):
 
 _ScaledByDModel.__name__ = _ScaledByDModel.__qualname__ = "SelfAttention"
 
-SA_MISTAKES: tuple[Mistake, ...] = (
+SELF_ATTENTION_MISTAKES: tuple[Mistake, ...] = (
     Mistake(
         "values_from_x",
         "the values are x itself instead of v_proj(x)",
@@ -193,7 +193,7 @@ SELF_ATTENTION_CHECK = ModuleCheck(
               "bias=False); forward(self, x, mask=None) -> (out, weights)",
     make_cases=self_attention_cases,
     oracle=_Float64Oracle,
-    mistakes=SA_MISTAKES,
+    mistakes=SELF_ATTENTION_MISTAKES,
     exception_hints=(
         SUPER_INIT_HINT,
         ExceptionHint(r"unexpected keyword argument '(d_v|bias)'",

@@ -6,9 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from attn_course.checks import CAUSAL_MASK_CHECK, SDPA_CHECK, SOFTMAX_CHECK, CheckFailed
+from attn_course.checks import (
+    CAUSAL_MASK_CHECK,
+    SCALED_DOT_PRODUCT_ATTENTION_CHECK,
+    SOFTMAX_CHECK,
+    CheckFailed,
+)
 from attn_course.device import pick_device, seed_everything, tolerances
 from attn_course.reference import scaled_dot_product_attention, softmax
+
+SDPA = SCALED_DOT_PRODUCT_ATTENTION_CHECK
+
 
 
 def test_pick_device_returns_an_available_device():
@@ -53,7 +61,7 @@ def _judge(check, fn, device):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_checks_on_cuda_match_cpu():
-    for check, fn in [(SDPA_CHECK, scaled_dot_product_attention), (SOFTMAX_CHECK, softmax),
+    for check, fn in [(SDPA, scaled_dot_product_attention), (SOFTMAX_CHECK, softmax),
                       (CAUSAL_MASK_CHECK, CAUSAL_MASK_CHECK.oracle)]:
         cpu_cases, cpu_records, cpu_verdict = _judge(check, fn, "cpu")
         gpu_cases, gpu_records, gpu_verdict = _judge(check, fn, "cuda")
@@ -80,9 +88,9 @@ def test_cuda_mistakes_are_named_and_wrong_device_is_reported():
     def to_cpu(q, k, v, mask=None):
         return tuple(t.cpu() for t in scaled_dot_product_attention(q, k, v, mask))
 
-    *_, verdict = _judge(SDPA_CHECK, no_scale, "cuda")
+    *_, verdict = _judge(SDPA, no_scale, "cuda")
     assert verdict.diagnosis.mistake == "no_scale"
-    *_, verdict = _judge(SDPA_CHECK, to_cpu, "cuda")
+    *_, verdict = _judge(SDPA, to_cpu, "cuda")
     assert "is on cpu, expected cuda" in verdict.message
     with pytest.raises(CheckFailed):
         verdict.result()

@@ -1,4 +1,5 @@
 """scaled_dot_product_attention: correct implementations in many styles pass; each known mistake,
+
 written the way a student would write it (not taken from the checker's own catalogue), is
 named; garbage gets a clear verdict."""
 
@@ -10,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from attn_course.checks import SCALED_DOT_PRODUCT_ATTENTION_CHECK as ATTENTION
 from attn_course.checks import (
-    SDPA_CHECK,
     CheckFailed,
     check_scaled_dot_product_attention,
 )
@@ -372,14 +373,14 @@ def test_out_not_weights_at_v_is_explained():
 
 
 def test_cases_are_deterministic_and_seeded():
-    a, b, c = SDPA_CHECK.cases(0), SDPA_CHECK.cases(0), SDPA_CHECK.cases(1)
+    a, b, c = ATTENTION.cases(0), ATTENTION.cases(0), ATTENTION.cases(1)
     assert [x.name for x in a] == [x.name for x in c]
     assert all(torch.equal(x.inputs["q"], y.inputs["q"]) for x, y in zip(a, b, strict=True))
     assert not torch.equal(a[1].inputs["q"], c[1].inputs["q"])
 
 
 def test_judged_cases_have_no_fully_masked_rows():
-    for case in SDPA_CHECK.cases(seed=5):
+    for case in ATTENTION.cases(seed=5):
         mask = case.inputs.get("mask")
         if mask is not None:
             full = mask.expand(case.shapes[1])
@@ -388,7 +389,7 @@ def test_judged_cases_have_no_fully_masked_rows():
 
 
 def test_large_logit_cases_overflow_a_naive_softmax():
-    for case in SDPA_CHECK.cases():
+    for case in ATTENTION.cases():
         if "large_logits" in case.flags:
             q, k = case.inputs["q"], case.inputs["k"]
             scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 import torch
@@ -35,6 +36,10 @@ VARIANTS = [(name, mistake.name, i) for name in NAMES for mistake in CHECKS[name
             for i in range(len(mistake.variants))]
 
 
+def _cases_module(check: Check) -> str:
+    return check._make_cases.__module__
+
+
 def public_check(name: str):
     return getattr(checks, f"check_{name}")
 
@@ -45,6 +50,10 @@ def test_every_public_check_function_is_registered_under_its_own_name(monkeypatc
     assert set(REFERENCES) == set(CHECKS)
     for name, check in CHECKS.items():
         assert (check.check_function, check.registry_name) == (f"check_{name}", name)
+        # one naming scheme: <NAME>_CHECK, and <NAME>_MISTAKES beside the cases that built it
+        assert getattr(checks, f"{name.upper()}_CHECK") is check
+        home = sys.modules[_cases_module(check)]
+        assert getattr(home, f"{name.upper()}_MISTAKES") == check.mistakes
         calls: list = []  # the public function runs exactly the registered check
         monkeypatch.setattr(check, "check", lambda fn, calls=calls, **kw: calls.append(fn))
         public_check(name)("the answer")

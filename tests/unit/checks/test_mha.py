@@ -1,4 +1,5 @@
 """MultiHeadSelfAttention: correct classes in many styles pass; each classic mistake, written as a
+
 student would write it, is named; a broken contract gets a message that says what to change."""
 
 import json
@@ -15,10 +16,10 @@ import torch.nn.functional as F
 
 from attn_course.checks import (
     CHECKS,
-    MHA_CHECK,
     Record,
     check_multi_head_self_attention,
 )
+from attn_course.checks import MULTI_HEAD_SELF_ATTENTION_CHECK as MHA
 from attn_course.reference import (
     MultiHeadSelfAttention,
 )
@@ -136,7 +137,7 @@ CORRECT = [MultiHeadSelfAttention, EinsumMHA, SdpaMHA, PackedQKV, LoopOverHeads,
 @pytest.mark.parametrize("cls", CORRECT, ids=lambda c: c.__name__)
 def test_correct_classes_pass(cls):
     result = check_multi_head_self_attention(cls)
-    assert result.passed and len(result.cases) == len(MHA_CHECK.cases())
+    assert result.passed and len(result.cases) == len(MHA.cases())
 
 
 def test_other_seeds_pass_too():
@@ -579,7 +580,7 @@ def test_missing_projection_says_what_it_does(failure):
 
 # ==== cases, oracle, run / judge separation =================================================
 def test_cases_cover_the_contract():
-    cases = MHA_CHECK.cases()
+    cases = MHA.cases()
     pairs = {c.inputs["init"][0] for c in cases}
     assert {(12, 3), (24, 6), (32, 4), (16, 16), (8, 1), (16, 8)} <= pairs
     assert any(c.inputs["init"][1] == {"bias": False} for c in cases)
@@ -593,14 +594,14 @@ def test_cases_cover_the_contract():
 
 
 def test_reference_oracle_and_torch_agree():
-    cases = MHA_CHECK.cases(seed=4)
-    assert MHA_CHECK.judge(MHA_CHECK.run(MultiHeadSelfAttention, cases), cases).passed
-    assert MHA_CHECK.judge(MHA_CHECK.run(MHA_CHECK.oracle, cases), cases).passed
+    cases = MHA.cases(seed=4)
+    assert MHA.judge(MHA.run(MultiHeadSelfAttention, cases), cases).passed
+    assert MHA.judge(MHA.run(MHA.oracle, cases), cases).passed
 
 
 def test_probes_hold_for_the_reference():
-    cases = MHA_CHECK.cases()
-    records = MHA_CHECK.run(MultiHeadSelfAttention, cases)
+    cases = MHA.cases()
+    records = MHA.run(MultiHeadSelfAttention, cases)
     from attn_course.checks.mha import _future_hint, _isolation_hint
 
     assert _isolation_hint(records, cases) is None and _future_hint(records, cases) is None
@@ -618,8 +619,8 @@ def test_parameter_count_does_not_depend_on_the_head_count():
 
 
 def test_records_go_through_json_and_a_fresh_process():
-    cases = MHA_CHECK.cases(seed=2)
-    payload = json.dumps([r.to_dict() for r in MHA_CHECK.run(ScaleByDModel, cases)])
+    cases = MHA.cases(seed=2)
+    payload = json.dumps([r.to_dict() for r in MHA.run(ScaleByDModel, cases)])
     restored = [Record.from_dict(d) for d in json.loads(payload)]
     assert CHECKS["multi_head_self_attention"].judge(restored, cases).diagnosis.mistake == \
         "scale_d_model"

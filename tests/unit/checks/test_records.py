@@ -1,4 +1,5 @@
 """Records: plain data that survives pickle, JSON and another process, and is validated on the
+
 way back; values are read without trusting the object."""
 
 import json
@@ -10,8 +11,8 @@ import textwrap
 import pytest
 import torch
 
+from attn_course.checks import SCALED_DOT_PRODUCT_ATTENTION_CHECK as ATTENTION
 from attn_course.checks import (
-    SDPA_CHECK,
     SOFTMAX_CHECK,
     Case,
     Check,
@@ -33,17 +34,17 @@ def no_scale(q, k, v, mask=None):
 
 # ---- run / judge separation ----------------------------------------------------------------
 def test_records_pickle_and_are_judged_by_a_fresh_check():
-    cases = SDPA_CHECK.cases(seed=3)
-    records = SDPA_CHECK.run(no_scale, cases)
+    cases = ATTENTION.cases(seed=3)
+    records = ATTENTION.run(no_scale, cases)
     restored = pickle.loads(pickle.dumps(records))
     fresh = Check(
-        SDPA_CHECK.name,
-        check_function=SDPA_CHECK.check_function,
-        outputs=SDPA_CHECK.outputs,
-        signature=SDPA_CHECK.signature,
-        make_cases=SDPA_CHECK._make_cases,
-        oracle=SDPA_CHECK.oracle,
-        mistakes=SDPA_CHECK.mistakes,
+        ATTENTION.name,
+        check_function=ATTENTION.check_function,
+        outputs=ATTENTION.outputs,
+        signature=ATTENTION.signature,
+        make_cases=ATTENTION._make_cases,
+        oracle=ATTENTION.oracle,
+        mistakes=ATTENTION.mistakes,
     )
     verdict = fresh.judge(restored, fresh.cases(seed=3))
     assert not verdict.passed
@@ -61,15 +62,15 @@ def test_records_survive_json_and_match_the_direct_verdict():
 
 
 def test_judge_in_another_process():
-    cases = SDPA_CHECK.cases(seed=1)
-    payload = json.dumps([r.to_dict() for r in SDPA_CHECK.run(scaled_dot_product_attention,
+    cases = ATTENTION.cases(seed=1)
+    payload = json.dumps([r.to_dict() for r in ATTENTION.run(scaled_dot_product_attention,
                                                              cases)])
     code = textwrap.dedent(
         """
         import json, sys
-        from attn_course.checks import SDPA_CHECK, Record
+        from attn_course.checks import SCALED_DOT_PRODUCT_ATTENTION_CHECK as ATTENTION, Record
         records = [Record.from_dict(d) for d in json.loads(sys.stdin.read())]
-        verdict = SDPA_CHECK.judge(records, SDPA_CHECK.cases(seed=1))
+        verdict = ATTENTION.judge(records, ATTENTION.cases(seed=1))
         print("PASSED" if verdict.passed else verdict.message)
         """
     )
@@ -79,9 +80,9 @@ def test_judge_in_another_process():
 
 
 def test_judge_rejects_foreign_records():
-    records = SDPA_CHECK.run(scaled_dot_product_attention, SDPA_CHECK.cases())
+    records = ATTENTION.run(scaled_dot_product_attention, ATTENTION.cases())
     with pytest.raises(ValueError, match="do not belong"):
-        SDPA_CHECK.judge(records, SDPA_CHECK.cases(masks=False))
+        ATTENTION.judge(records, ATTENTION.cases(masks=False))
 
 
 @pytest.mark.parametrize(
@@ -94,8 +95,8 @@ def test_judge_rejects_foreign_records():
     ],
 )
 def test_from_dict_rejects_malformed_records(mangle):
-    case = SDPA_CHECK.cases()[0]
-    d = SDPA_CHECK.run(scaled_dot_product_attention, [case])[0].to_dict()
+    case = ATTENTION.cases()[0]
+    d = ATTENTION.run(scaled_dot_product_attention, [case])[0].to_dict()
     mangle(d)
     with pytest.raises(ValueError, match="malformed record"):
         Record.from_dict(d)
@@ -121,11 +122,11 @@ def test_to_value_never_trusts_the_object():
 
 
 def test_a_record_stripped_of_its_values_fails():
-    cases = SDPA_CHECK.cases()
-    dicts = [r.to_dict() for r in SDPA_CHECK.run(scaled_dot_product_attention, cases)]
+    cases = ATTENTION.cases()
+    dicts = [r.to_dict() for r in ATTENTION.run(scaled_dot_product_attention, cases)]
     for d in dicts:
         for item in d["value"]["items"]:
             item["data"] = None  # forged: right shapes and dtypes, no numbers
-    verdict = SDPA_CHECK.judge([Record.from_dict(d) for d in dicts], cases)
+    verdict = ATTENTION.judge([Record.from_dict(d) for d in dicts], cases)
     assert not verdict.passed
     assert "no numbers" in verdict.message
