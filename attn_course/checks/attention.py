@@ -492,6 +492,7 @@ SCALED_DOT_PRODUCT_ATTENTION_CHECK = Check(
     flag_hints=SDPA_FLAG_HINTS,
     explain=_sdpa_explain,
     dtype_hint=_float_dtype_hint,
+    forbidden=catalogue.TORCH_ATTENTION,
 )
 
 

@@ -33,6 +33,11 @@ __all__ = [
 
 Build = Callable[[Callable], Callable]
 
+# What the attention exercises ask students to write rather than call (`Check.forbidden`).
+TORCH_MULTI_HEAD = ("torch.nn.MultiheadAttention",
+                    "torch.nn.functional.multi_head_attention_forward")
+TORCH_ATTENTION = ("torch.nn.functional.scaled_dot_product_attention", *TORCH_MULTI_HEAD)
+
 
 def as_is(attention: Callable) -> Callable:
     """The build for scaled_dot_product_attention itself: the variant is the exercise."""

@@ -25,6 +25,7 @@ from attn_course.checks import diagnose as diagnosing
 from attn_course.checks import judge as judging
 from attn_course.checks.messages import failure_message
 from attn_course.checks.mistakes import COMMON_EXCEPTION_HINTS, ExceptionHint, FlagHint, Mistake
+from attn_course.checks.own_code import delegation
 from attn_course.checks.records import Case, ErrorInfo, Record, to_value
 from attn_course.checks.results import (
     CaseResult,
@@ -52,6 +53,9 @@ class Check:
     make_cases(seed, **options) -> list[Case]. oracle: the correct function.
     explain(records, cases, oracle_records, results) -> list of generic hints.
     dtype_hint(output, got, expected) -> message for a wrong dtype.
+    forbidden: dotted paths of what the exercise asks students to write themselves (e.g.
+    torch.nn.functional.scaled_dot_product_attention): an answer that uses them fails, here
+    (self-study) and in the grader (`attn_course.policy`).
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class Check:
         flag_hints: Sequence[FlagHint] = (),
         explain: Callable[..., list[str]] | None = None,
         dtype_hint: Callable[[str, str, str], str] | None = None,
+        forbidden: Sequence[str] = (),
     ):
         if not check_function.startswith("check_"):
             raise ValueError(f"check_function must start with 'check_', got {check_function!r}")
@@ -82,6 +87,7 @@ class Check:
         self.flag_hints = tuple(flag_hints)
         self.explain = explain
         self.dtype_hint = dtype_hint
+        self.forbidden = tuple(forbidden)
         self._cache: OrderedDict[tuple, list[Record]] = OrderedDict()
 
     @property
@@ -139,10 +145,10 @@ class Check:
     def check(self, fn: Any, *, seed: int = 0, **options: Any) -> CheckResult:
         """Generate, run, judge; return a CheckResult or raise CheckFailed."""
         __tracebackhide__ = True
-        problem = self.not_a_function(fn)
+        cases = self.cases(seed, **options)
+        problem = self.not_a_function(fn) or delegation(self, fn)
         if problem:
             raise CheckFailed(f"{self.name}: {problem}")
-        cases = self.cases(seed, **options)
         verdict = self.judge(self.run(fn, cases), cases)
         if not verdict.passed:
             raise CheckFailed(verdict.message, verdict) from None

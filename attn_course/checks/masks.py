@@ -136,6 +136,7 @@ def _bool_dtype_hint(output: str, got: str, want: str) -> str:
 CAUSAL_MASK_CHECK = Check(
     "causal_mask",
     check_function="check_causal_mask",
+    forbidden=("torch.nn.Transformer.generate_square_subsequent_mask",),
     outputs=("mask",),
     signature="def causal_mask(T): ... return mask  # bool (T, T)",
     make_cases=causal_cases,

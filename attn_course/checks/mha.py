@@ -415,6 +415,7 @@ MULTI_HEAD_SELF_ATTENTION_MISTAKES: tuple[Mistake, ...] = (
 MULTI_HEAD_SELF_ATTENTION_CHECK = ModuleCheck(
     "MultiHeadSelfAttention",
     check_function="check_multi_head_self_attention",
+    forbidden=catalogue.TORCH_MULTI_HEAD,
     linears=_PROJECTIONS,
     forward=_mha_forward,
     notes={

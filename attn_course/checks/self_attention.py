@@ -180,6 +180,7 @@ SELF_ATTENTION_MISTAKES: tuple[Mistake, ...] = (
 SELF_ATTENTION_CHECK = ModuleCheck(
     "SelfAttention",
     check_function="check_self_attention",
+    forbidden=catalogue.TORCH_MULTI_HEAD,
     linears=("q_proj", "k_proj", "v_proj"),
     forward=_sa_forward,
     notes={

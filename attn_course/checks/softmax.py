@@ -255,6 +255,10 @@ def _float_dtype_hint(output: str, got: str, want: str) -> str:
 SOFTMAX_CHECK = Check(
     "softmax",
     check_function="check_softmax",
+    forbidden=("torch.softmax", "torch.nn.functional.softmax", "torch.Tensor.softmax",
+               "torch.special.softmax", "torch.nn.Softmax", "torch.log_softmax",
+               "torch.nn.functional.log_softmax", "torch.Tensor.log_softmax",
+               "torch.special.log_softmax", "torch.nn.LogSoftmax"),
     outputs=("result",),
     signature="def softmax(x, dim=-1): ... return result  # same shape as x",
     make_cases=softmax_cases,

@@ -4,7 +4,6 @@ written the way a student would write it (not taken from the checker's own catal
 named; garbage gets a clear verdict."""
 
 import math
-import sys
 
 import numpy as np
 import pytest
@@ -19,8 +18,8 @@ from attn_course.checks import (
 from attn_course.reference import (
     scaled_dot_product_attention,
 )
-from attn_course.reference import scaled_dot_product_attention as ref
 from attn_course.reference import scaled_dot_product_attention as reference_sdpa
+from tests.unit.checks.students import sdpa as ref
 
 NEG_INF = float("-inf")
 
@@ -519,7 +518,6 @@ SDPA = [
     sdpa_einsum_finfo,
     sdpa_matmul_minus_1e9,
     sdpa_renormalise,
-    sdpa_torch_out,
     sdpa_float64_inside,
     sdpa_where,
     sdpa_additive,
@@ -569,6 +567,10 @@ class BadMessage(Exception):
         raise RuntimeError("no message for you")
 
 
+def exit_now():
+    raise SystemExit(1)
+
+
 def stub(q, k, v, mask=None):
     # YOUR CODE HERE
     raise NotImplementedError()
@@ -595,7 +597,7 @@ GARBAGE = [
     (lambda q, k, v, mask=None: {"out": 1}, "dict"),
     (lambda q, k, v, mask=None: 3.0, "Python float"),
     (lambda q, k, v: ref(q, k, v), "cannot be called as scaled_dot_product_attention(q, k, v"),
-    (lambda q, k, v, mask=None: sys.exit(1), "exit()"),
+    (lambda q, k, v, mask=None: exit_now(), "exit()"),
     (lambda q, k, v, mask=None: (_ for _ in ()).throw(BadMessage()), "BadMessage"),
     (lambda q, k, v, mask=None: (ref(q, k, v, mask)[0], ref(q, k, v, mask)[1].to(torch.complex64)),
      "could not be read"),
@@ -623,3 +625,27 @@ def test_subclass_with_correct_values_is_judged_on_its_data():
         return tuple(t.as_subclass(SneakyTensor) for t in ref(q, k, v, mask))
 
     assert check_scaled_dot_product_attention(subclass_out).passed
+
+
+@pytest.mark.parametrize(("fn", "used"), [
+    (sdpa_torch_out, "F.scaled_dot_product_attention"),
+    (lambda q, k, v, mask=None: ref(q, k, v, mask), ""),
+    (F.scaled_dot_product_attention, "itself"),
+], ids=["torch", "students-own", "the function itself"])
+def test_torchs_attention_is_refused_and_the_students_own_helper_is_not(fn, used):
+    if not used:  # a helper the student wrote in another cell is their own work
+        assert check_scaled_dot_product_attention(fn).passed
+        return
+    with pytest.raises(CheckFailed) as info:
+        check_scaled_dot_product_attention(fn)
+    assert used in str(info.value) and "yourself" in str(info.value)
+
+
+def test_the_courses_reference_is_refused_inside_a_students_function():
+    from attn_course import reference
+
+    def delegates(q, k, v, mask=None):
+        return reference.scaled_dot_product_attention(q, k, v, mask)
+
+    with pytest.raises(CheckFailed, match="`reference` is the module attn_course.reference"):
+        check_scaled_dot_product_attention(delegates)

@@ -15,6 +15,8 @@ from attn_course.reference import (
     merge_heads,
     split_heads,
 )
+from tests.unit.checks.students import merge_heads as student_merge
+from tests.unit.checks.students import split_heads as student_split
 
 NEG_INF = float("-inf")
 
@@ -101,7 +103,7 @@ def test_split_mistakes_are_named(fn, mistake, words, named):
 
 def test_split_layout_hint_names_the_features_a_head_got(failure):
     def reversed_heads(x, num_heads):
-        return split_heads(x, num_heads).flip(1)
+        return student_split(x, num_heads).flip(1)
 
     message = str(failure(reversed_heads, check_split_heads))
     assert "head 0 at position 0 holds features [8, 9, 10, 11]" in message
@@ -116,7 +118,7 @@ def test_split_in_place_and_wrong_shape(failure):
 
     def flat_heads(x, num_heads):
         B, T, D = x.shape
-        return split_heads(x, num_heads).reshape(B * num_heads, T, -1)
+        return student_split(x, num_heads).reshape(B * num_heads, T, -1)
 
     assert "changed its input x in place" in str(failure(resizes_input, check_split_heads))
     assert "out has shape (6, 5, 4), expected (2, 3, 5, 4)" in str(
@@ -159,7 +161,7 @@ def test_merge_mistakes_are_named(fn, mistake, words, named):
 
 
 def test_merge_layout_hint_says_where_the_values_came_from(failure):
-    message = str(failure(lambda x: merge_heads(x.flip(1)), check_merge_heads))
+    message = str(failure(lambda x: student_merge(x.flip(1)), check_merge_heads))
     assert "position 0 of the result holds x[0, 2, 0, 0]" in message
 
 
@@ -169,7 +171,8 @@ def test_merge_garbage(failure):
 
     assert "not implemented yet" in str(failure(stub, check_merge_heads))
     assert "returned None" in str(failure(lambda x: None, check_merge_heads))
-    assert "numpy array" in str(failure(lambda x: merge_heads(x).numpy(), check_merge_heads))
+    assert "numpy array" in str(failure(lambda x: student_merge(x).numpy(),
+                                        check_merge_heads))
     assert "Pass the function itself" in str(failure(merge_heads(torch.ones(1, 2, 3, 4)),
                                                       check_merge_heads))
 

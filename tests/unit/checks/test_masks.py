@@ -79,7 +79,7 @@ CAUSAL = [
     lambda T: torch.arange(T)[:, None] >= torch.arange(T)[None, :],
     lambda T: torch.arange(T).unsqueeze(1) - torch.arange(T).unsqueeze(0) >= 0,
     lambda T: torch.tensor([[j <= i for j in range(T)] for i in range(T)]),
-    lambda T: torch.from_numpy(__import__("numpy").tri(T, dtype=bool)),
+    lambda T: torch.from_numpy(np.tri(T, dtype=bool)),
 ]
 
 

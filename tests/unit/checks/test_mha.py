@@ -23,6 +23,7 @@ from attn_course.checks import MULTI_HEAD_SELF_ATTENTION_CHECK as MHA
 from attn_course.reference import (
     MultiHeadSelfAttention,
 )
+from tests.unit.checks.students import MultiHeadSelfAttention as StudentMHA
 
 NEG_INF = float("-inf")
 
@@ -441,12 +442,12 @@ class ReturnsNone(Projections):
         self.out_proj(x)
 
 
-class AlwaysTuple(MultiHeadSelfAttention):
+class AlwaysTuple(StudentMHA):
     def forward(self, x, mask=None, return_weights=False):
         return super().forward(x, mask, return_weights=True)
 
 
-class NeverWeights(MultiHeadSelfAttention):
+class NeverWeights(StudentMHA):
     def forward(self, x, mask=None, return_weights=False):
         return super().forward(x, mask)
 
@@ -479,12 +480,12 @@ class ForgotSuperInit(nn.Module):
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
 
 
-class BiasIgnored(MultiHeadSelfAttention):
+class BiasIgnored(StudentMHA):
     def __init__(self, d_model, num_heads, bias=True):
         super().__init__(d_model, num_heads)
 
 
-class ExtraPerHeadLayers(MultiHeadSelfAttention):
+class ExtraPerHeadLayers(StudentMHA):
     def __init__(self, d_model, num_heads, bias=True):
         super().__init__(d_model, num_heads, bias)
         self.heads = nn.ModuleList(nn.Linear(d_model, d_model) for _ in range(num_heads))
@@ -496,7 +497,7 @@ class SharedKeyProjection(Projections):
         self.k_proj = self.q_proj
 
 
-class NoMaskArgument(MultiHeadSelfAttention):
+class NoMaskArgument(StudentMHA):
     def forward(self, x, return_weights=False):
         return super().forward(x, None, return_weights)
 
@@ -508,13 +509,13 @@ class OnlyFloat32(EinsumMHA):
         return super().forward(x, mask).float()
 
 
-class ChangesOut(MultiHeadSelfAttention):
+class ChangesOut(StudentMHA):
     def forward(self, x, mask=None, return_weights=False):
         out = super().forward(x, mask)
         return (out + 1, super().forward(x, mask, True)[1]) if return_weights else out
 
 
-class ScalesInputInPlace(MultiHeadSelfAttention):
+class ScalesInputInPlace(StudentMHA):
     def forward(self, x, mask=None, return_weights=False):
         x.mul_(2.0)
         return super().forward(x, mask, return_weights)

@@ -8,14 +8,24 @@ import pytest
 import torch
 
 from attn_course.checks import (
+    SCALED_DOT_PRODUCT_ATTENTION_CHECK,
     CheckFailed,
     check_scaled_dot_product_attention,
     check_softmax,
 )
-from attn_course.reference import scaled_dot_product_attention as ref
+from tests.unit.checks.students import sdpa as ref
+
+ATTENTION = SCALED_DOT_PRODUCT_ATTENTION_CHECK
 
 
-def test_printing_is_captured(capsys, message):
+def run_and_judge(fn):
+    """The run and judge steps alone (the answer policy, read on the source, is not the subject:
+    a student's answer may not use sys or warnings)."""
+    cases = ATTENTION.cases()
+    return ATTENTION.judge(ATTENTION.run(fn, cases), cases)
+
+
+def test_printing_is_captured(capsys):
     def chatty(q, k, v, mask=None):
         for i in range(2000):
             print("debug line", i)
@@ -26,8 +36,8 @@ def test_printing_is_captured(capsys, message):
         print("hello")
         return ref(q, k, v, None)
 
-    assert check_scaled_dot_product_attention(chatty).passed
-    assert "printed" in message(chatty_and_wrong, check_scaled_dot_product_attention)
+    assert run_and_judge(chatty).passed
+    assert "printed" in run_and_judge(chatty_and_wrong).message
     out, err = capsys.readouterr()
     assert out == "" and err == ""
 
@@ -39,7 +49,7 @@ def test_warnings_do_not_reach_stderr(capsys):
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert check_scaled_dot_product_attention(warns).passed
+        assert run_and_judge(warns).passed
     assert capsys.readouterr().err == ""
 
 

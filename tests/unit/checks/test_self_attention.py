@@ -17,6 +17,7 @@ from attn_course.reference import (
     SelfAttention,
     causal_mask,
 )
+from tests.unit.checks.students import SelfAttention as StudentSelfAttention
 
 NEG_INF = float("-inf")
 
@@ -183,17 +184,17 @@ class NoValueProjection(nn.Module):
         self.k_proj = nn.Linear(d_model, d_k, bias=bias)
 
 
-class IgnoresDv(SelfAttention):
+class IgnoresDv(StudentSelfAttention):
     def __init__(self, d_model, d_k, d_v=None, bias=False):
         super().__init__(d_model, d_k, None, bias)
 
 
-class DefaultBias(SelfAttention):
+class DefaultBias(StudentSelfAttention):
     def __init__(self, d_model, d_k, d_v=None, bias=False):
         super().__init__(d_model, d_k, d_v, bias=True)
 
 
-class DropoutInForward(SelfAttention):
+class DropoutInForward(StudentSelfAttention):
     def forward(self, x, mask=None):
         out, w = super().forward(x, mask)
         return F.dropout(out, 0.5), w
@@ -205,7 +206,7 @@ class Stub(nn.Module):
         raise NotImplementedError()
 
 
-class OnlyOut(SelfAttention):
+class OnlyOut(StudentSelfAttention):
     def forward(self, x, mask=None):
         return super().forward(x, mask)[0]
 

@@ -132,11 +132,7 @@ def test_mistake_is_named(fn, keyword):
     [
         reference_softmax,
         stable,
-        lambda x, dim=-1: torch.softmax(x, dim=dim),
-        lambda x, dim=-1: torch.nn.functional.softmax(x, dim=dim),
-        lambda x, dim=-1: x.softmax(dim),
         lambda x, dim=-1: torch.exp(x - torch.logsumexp(x, dim=dim, keepdim=True)),
-        lambda x, dim=-1: torch.softmax(x.double(), dim=dim).to(x.dtype),
     ],
 )
 def test_correct_softmaxes_pass(fn):
@@ -170,7 +166,8 @@ def softmax_transpose(x, dim=-1):
 
 def softmax_movedim(x, dim=-1):
     y = torch.movedim(x, dim, -1)
-    return torch.movedim(torch.softmax(y, dim=-1), -1, dim)
+    e = torch.exp(y - y.amax(dim=-1, keepdim=True))
+    return torch.movedim(e / e.sum(dim=-1, keepdim=True), -1, dim)
 
 
 def softmax_logsumexp(x, dim=-1):
@@ -178,7 +175,9 @@ def softmax_logsumexp(x, dim=-1):
 
 
 def softmax_float64(x, dim=-1):
-    return torch.softmax(x.double(), dim=dim).to(x.dtype)
+    y = x.double()
+    e = torch.exp(y - y.amax(dim=dim, keepdim=True))
+    return (e / e.sum(dim=dim, keepdim=True)).to(x.dtype)
 
 
 def softmax_unsqueeze(x, dim=-1):
@@ -196,9 +195,6 @@ SOFTMAX = [
     softmax_logsumexp,
     softmax_float64,
     softmax_unsqueeze,
-    lambda x, dim=-1: torch.softmax(x, dim),
-    lambda x, dim=-1: F.softmax(x, dim=dim),
-    lambda x, dim=-1: x.softmax(dim=dim),
 ]
 
 
@@ -206,6 +202,18 @@ SOFTMAX = [
 @pytest.mark.parametrize("seed", [0, 3])
 def test_correct_softmax_passes(fn, seed):
     assert check_softmax(fn, seed=seed).passed
+
+
+@pytest.mark.parametrize(("fn", "used"), [
+    (lambda x, dim=-1: torch.softmax(x, dim), "torch.softmax"),
+    (lambda x, dim=-1: F.softmax(x, dim=dim), "F.softmax"),
+    (lambda x, dim=-1: x.softmax(dim=dim), ".softmax"),
+    (lambda x, dim=-1: torch.log_softmax(x, dim).exp(), "torch.log_softmax"),
+    (torch.softmax, "torch.softmax itself"),
+], ids=["torch.softmax", "F.softmax", "method", "log_softmax", "the function itself"])
+def test_calling_torchs_softmax_is_refused_with_the_reason(fn, used, message):
+    text = message(fn, check_softmax)
+    assert used in text and "write" in text and "yourself" in text, text
 
 
 
