@@ -1,0 +1,1335 @@
+"""Correct answers written independently, the way different students write them.
+
+    ANSWERS[registry name] -> list of complete answer-cell texts
+
+One key per check in `attn_course.checks.CHECKS`; each text is a whole answer cell that defines
+the exercise's name as the solution notebook's answer cell does, and is a correct solution in
+its own style: loops or vectorised code, einsum, a float64 upcast cast back to the input's
+dtype, helper functions in the same cell, extra asserts, prints, comments, docstrings, type
+hints, imports inside the cell, torch.where instead of masked_fill, finfo.min instead of -inf.
+The multi-head answers may use `split_heads` and `merge_heads`, the student's own answers from
+the other cells of notebook 04, or write everything inline.
+
+`tests/grading/test_honest_answers.py` holds every one of them to the answer policy (the
+grader's and the checks' self-study reading) and to the exercise's public check: an honest
+answer must never be flagged.
+"""
+
+from __future__ import annotations
+
+from textwrap import dedent
+
+__all__ = ["ANSWERS"]
+
+SOFTMAX = [
+    dedent('''
+        def softmax(x, dim=-1):
+            m = x.amax(dim=dim, keepdim=True)
+            e = torch.exp(x - m)
+            return e / e.sum(dim=dim, keepdim=True)
+    '''),
+    dedent('''
+        def softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+            """Softmax along `dim`, stable for large inputs."""
+            biggest = x.max(dim=dim, keepdim=True).values  # (..., 1, ...)
+            numerator = torch.exp(x - biggest)
+            denominator = torch.sum(numerator, dim=dim, keepdim=True)
+            return numerator / denominator
+    '''),
+    dedent('''
+        def softmax(x, dim=-1):
+            # work in float64 for accuracy, then go back to the input's dtype
+            x64 = x.to(torch.float64)
+            shifted = x64 - x64.amax(dim=dim, keepdim=True)
+            p = shifted.exp()
+            p = p / p.sum(dim=dim, keepdim=True)
+            return p.to(x.dtype)
+    '''),
+    dedent('''
+        def softmax(x, dim=-1):
+            # exp(x - logsumexp(x)) = exp(x) / sum(exp(x)), and logsumexp is stable
+            return torch.exp(x - torch.logsumexp(x, dim=dim, keepdim=True))
+    '''),
+    dedent('''
+        import torch
+
+
+        def _stable_exp(t, dim):
+            """exp(t - max(t)): every value in (0, 1], so nothing overflows."""
+            return torch.exp(t - t.amax(dim=dim, keepdim=True))
+
+
+        def softmax(x, dim=-1):
+            num = _stable_exp(x, dim)
+            return num / num.sum(dim=dim, keepdim=True)
+    '''),
+    dedent('''
+        def softmax(x, dim=-1):
+            # move the softmax dimension to the end, work on the last axis, move it back
+            moved = x.movedim(dim, -1)
+            moved = moved - moved.max(-1, keepdim=True)[0]
+            exps = moved.exp()
+            probs = exps / exps.sum(-1, keepdim=True)
+            return probs.movedim(-1, dim)
+    '''),
+    dedent('''
+        def softmax(x, dim=-1):
+            """A softmax written with a loop over the entries along dim."""
+            slices = x.unbind(dim)
+            top = slices[0]
+            for s in slices[1:]:
+                top = torch.maximum(top, s)
+            exps = [torch.exp(s - top) for s in slices]
+            total = exps[0]
+            for e in exps[1:]:
+                total = total + e
+            return torch.stack([e / total for e in exps], dim=dim)
+    '''),
+    dedent('''
+        def softmax(x, dim=-1):
+            assert x.is_floating_point(), "softmax needs a floating-point tensor"
+            dim = dim % x.dim()  # a negative dim counts from the end
+            shifted = x - torch.amax(x, dim=dim, keepdim=True)
+            e = torch.exp(shifted)
+            out = e / e.sum(dim=dim, keepdim=True)
+            assert out.shape == x.shape
+            return out
+
+
+        print(softmax(torch.tensor([1.0, 2.0, 3.0])))
+    '''),
+    dedent('''
+        from torch import Tensor
+
+
+        def softmax(x: Tensor, dim: int = -1) -> Tensor:
+            # subtract the max first (softmax is shift-invariant), then normalise
+            c = x.amax(dim, keepdim=True)
+            return x.sub(c).exp().div(x.sub(c).exp().sum(dim, keepdim=True))
+    '''),
+    dedent('''
+        def softmax(x, dim=-1):
+            # the shift only guards against overflow and does not change the result, so it
+            # needs no gradient of its own
+            shift = x.detach().amax(dim=dim, keepdim=True)
+            unnormalised = torch.exp(x - shift)
+            return unnormalised / unnormalised.sum(dim=dim, keepdim=True)
+    '''),
+    dedent('''
+        import math
+
+
+        def softmax(x, dim=-1):
+            # exp(a) = 2 ** (a / ln 2): the same softmax in base 2
+            z = (x - x.amax(dim=dim, keepdim=True)) / math.log(2)
+            w = torch.pow(2.0, z)
+            return w / w.sum(dim=dim, keepdim=True)
+    '''),
+    dedent('''
+        def softmax(x, dim=-1):
+            log_z = x.amax(dim=dim, keepdim=True)
+            log_z = log_z + torch.log(torch.exp(x - log_z).sum(dim=dim, keepdim=True))
+            log_p = x - log_z  # log-probabilities, computed by hand
+            return log_p.exp()
+    '''),
+    dedent('''
+        import torch as th
+
+
+        def softmax(x, dim=-1):
+            e = th.exp(x - th.amax(x, dim=dim, keepdim=True))
+            return e / th.sum(e, dim=dim, keepdim=True)
+    '''),
+]
+
+SCALED_DOT_PRODUCT_ATTENTION = [
+    dedent('''
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            d_k = q.size(-1)
+            scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(d_k)
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            attn = torch.softmax(scores, dim=-1)
+            return torch.matmul(attn, v), attn
+    '''),
+    dedent('''
+        import torch.nn.functional as F
+
+
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            """Attention written with einsum: scores[..., i, j] = q_i . k_j / sqrt(d)."""
+            scale = q.shape[-1] ** -0.5
+            scores = torch.einsum("...id,...jd->...ij", q, k) * scale
+            if mask is not None:
+                scores = scores.masked_fill(mask.logical_not(), -math.inf)
+            weights = F.softmax(scores, dim=-1)
+            out = torch.einsum("...ij,...jd->...id", weights, v)
+            return out, weights
+    '''),
+    dedent('''
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            # compute in float64, give the results back in the inputs' dtype
+            dtype = q.dtype
+            q64, k64, v64 = q.double(), k.double(), v.double()
+            scores = q64 @ k64.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            weights = torch.softmax(scores, dim=-1)
+            out = weights @ v64
+            return out.to(dtype), weights.to(dtype)
+    '''),
+    dedent('''
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            scores = q @ k.transpose(-2, -1) / math.sqrt(k.shape[-1])
+            if mask is not None:
+                # the most negative finite number: exp underflows to exactly 0
+                lowest = torch.finfo(scores.dtype).min
+                scores = torch.where(mask, scores, torch.full_like(scores, lowest))
+            weights = scores.softmax(dim=-1)
+            return weights @ v, weights
+    '''),
+    dedent('''
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            q = q / math.sqrt(q.shape[-1])  # scale the queries instead of the scores (a copy)
+            scores = q @ k.mT
+            if mask is not None:
+                scores = scores.masked_fill(mask == False, -1e9)
+            weights = torch.softmax(scores, -1)
+            return weights @ v, weights
+    '''),
+    dedent('''
+        def stable_softmax(s):
+            s = s - s.amax(dim=-1, keepdim=True)
+            e = s.exp()
+            return e / e.sum(dim=-1, keepdim=True)
+
+
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))  # exp(-inf) = 0
+            weights = stable_softmax(scores)
+            return weights @ v, weights
+    '''),
+    dedent('''
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            d_k = q.shape[-1]
+            scores = q @ k.swapaxes(-1, -2) / d_k ** 0.5
+            if mask is not None:
+                # an additive mask: 0 where allowed, -inf where blocked
+                additive = torch.zeros_like(scores).masked_fill(~mask, float("-inf"))
+                scores = scores + additive
+            weights = torch.softmax(scores, dim=-1)
+            return weights @ v, weights
+    '''),
+    dedent('''
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            assert q.shape[-1] == k.shape[-1], "queries and keys need the same size"
+            assert k.shape[-2] == v.shape[-2], "one value per key"
+            T_q, T_k = q.shape[-2], k.shape[-2]
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            assert scores.shape[-2:] == (T_q, T_k)
+            if mask is not None:
+                mask = mask.to(torch.bool)
+                scores = scores.masked_fill(torch.logical_not(mask), float("-inf"))
+            weights = torch.softmax(scores, dim=-1)
+            out = weights @ v
+            assert out.shape[-2:] == (T_q, v.shape[-1])
+            return out, weights
+    '''),
+    dedent('''
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            """A loop over the flattened batch, one matrix product per item."""
+            *lead, T_q, d = q.shape
+            T_k, d_v = k.shape[-2], v.shape[-1]
+            q3 = q.reshape(-1, T_q, d)
+            k3 = k.reshape(-1, T_k, d)
+            v3 = v.reshape(-1, T_k, d_v)
+            m3 = None
+            if mask is not None:
+                m3 = torch.broadcast_to(mask, (*lead, T_q, T_k)).reshape(-1, T_q, T_k)
+            outs, ws = [], []
+            for b in range(q3.shape[0]):
+                s = q3[b] @ k3[b].T / math.sqrt(d)
+                if m3 is not None:
+                    s = s.masked_fill(~m3[b], float("-inf"))
+                w = torch.softmax(s, dim=-1)
+                outs.append(w @ v3[b])
+                ws.append(w)
+            out = torch.stack(outs).reshape(*lead, T_q, d_v)
+            weights = torch.stack(ws).reshape(*lead, T_q, T_k)
+            return out, weights
+    '''),
+    dedent('''
+        from typing import Optional
+
+        import torch
+        from torch import Tensor
+
+
+        def scaled_dot_product_attention(
+            q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor] = None
+        ) -> tuple[Tensor, Tensor]:
+            scale = 1.0 / math.sqrt(q.size(-1))
+            logits = torch.matmul(q, k.transpose(-2, -1)).mul(scale)
+            if mask is not None:
+                logits = logits.masked_fill(~mask, -math.inf)
+            probs = torch.nn.functional.softmax(logits, dim=-1)
+            return probs @ v, probs
+    '''),
+    dedent('''
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            # softmax by hand: subtract the row max, exponentiate, normalise
+            scores = scores - scores.max(dim=-1, keepdim=True).values
+            e = torch.exp(scores)
+            weights = e / e.sum(dim=-1, keepdim=True)
+            return weights @ v, weights
+
+
+        print(scaled_dot_product_attention(torch.eye(3), torch.eye(3), torch.eye(3))[1].sum(-1))
+    '''),
+    dedent('''
+        import math
+
+        import torch
+
+
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            d = q.shape[-1]
+            scores = torch.einsum("...qd,...kd->...qk", q, k) / math.sqrt(d)
+            if mask is not None:
+                neg = torch.tensor(float("-inf"), dtype=scores.dtype)
+                scores = torch.where(mask, scores, neg)
+            weights = torch.softmax(scores, dim=-1)
+            return torch.einsum("...qk,...kd->...qd", weights, v), weights
+    '''),
+]
+
+CAUSAL_MASK = [
+    dedent('''
+        def causal_mask(T):
+            return torch.tril(torch.ones(T, T, dtype=torch.bool))
+    '''),
+    dedent('''
+        def causal_mask(T):
+            # ones below and on the diagonal, then turned into booleans
+            return torch.ones(T, T).tril().bool()
+    '''),
+    dedent('''
+        def causal_mask(T):
+            """mask[i, j] is True when key j is not in the future of query i."""
+            i = torch.arange(T).unsqueeze(1)  # (T, 1): the query
+            j = torch.arange(T).unsqueeze(0)  # (1, T): the key
+            return j <= i
+    '''),
+    dedent('''
+        def causal_mask(T):
+            mask = torch.zeros(T, T, dtype=torch.bool)
+            for query in range(T):
+                for key in range(query + 1):
+                    mask[query, key] = True
+            return mask
+    '''),
+    dedent('''
+        def causal_mask(T):
+            future = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+            return ~future  # everything that is not in the future
+    '''),
+    dedent('''
+        import numpy as np
+
+
+        def causal_mask(T):
+            return torch.from_numpy(np.tril(np.ones((T, T), dtype=bool)))
+    '''),
+    dedent('''
+        def causal_mask(T):
+            offsets = torch.arange(T)[:, None] - torch.arange(T)[None, :]  # query - key
+            return offsets >= 0
+    '''),
+    dedent('''
+        def causal_mask(T):
+            rows = [[key <= query for key in range(T)] for query in range(T)]
+            return torch.tensor(rows, dtype=torch.bool)
+    '''),
+    dedent('''
+        def causal_mask(T):
+            rows = [torch.arange(T) <= t for t in range(T)]  # row t: keys 0..t
+            return torch.stack(rows)
+    '''),
+    dedent('''
+        def causal_mask(T: int) -> torch.Tensor:
+            assert T >= 1, "a sequence has at least one token"
+            m = torch.ones(T, T, dtype=torch.bool)
+            m.tril_()  # in place, on the tensor made just above
+            assert m.shape == (T, T) and m.dtype == torch.bool
+            return m
+
+
+        print(causal_mask(4).int())
+    '''),
+    dedent('''
+        def causal_mask(T):
+            return torch.tril(torch.full((T, T), True))
+    '''),
+    dedent('''
+        def causal_mask(T):
+            # the running sum of the identity's rows has ones at j <= i
+            return torch.eye(T, dtype=torch.long).cumsum(dim=0).bool()
+    '''),
+    dedent('''
+        def causal_mask(T):
+            upper = torch.triu(torch.ones(T, T), diagonal=1)
+            return upper == 0
+    '''),
+    dedent('''
+        causal_mask = lambda T: torch.ones(T, T, dtype=torch.bool).tril()
+    '''),
+    dedent('''
+        from functools import lru_cache
+
+
+        @lru_cache(maxsize=None)
+        @torch.no_grad()
+        def causal_mask(T):
+            # the same T always gives the same mask: build it once
+            return torch.ones(T, T, dtype=torch.bool).tril()
+    '''),
+]
+
+SELF_ATTENTION = [
+    dedent('''
+        class SelfAttention(nn.Module):
+            def __init__(self, d_model, d_k, d_v=None, bias=False):
+                super().__init__()
+                if d_v is None:
+                    d_v = d_k
+                self.q_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_v, bias=bias)
+
+            def forward(self, x, mask=None):
+                queries = self.q_proj(x)
+                keys = self.k_proj(x)
+                values = self.v_proj(x)
+                scores = torch.bmm(queries, keys.transpose(1, 2)) / math.sqrt(keys.shape[-1])
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return torch.bmm(weights, values), weights
+    '''),
+    dedent('''
+        import torch.nn.functional as F
+
+
+        class SelfAttention(nn.Module):
+            """Single-head self-attention written with einsum."""
+
+            def __init__(self, d_model, d_k, d_v=None, bias=False):
+                super().__init__()
+                d_v = d_v or d_k
+                self.q_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_v, bias=bias)
+                self.scale = d_k ** -0.5
+
+            def forward(self, x, mask=None):
+                q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+                scores = torch.einsum("bqd,bkd->bqk", q, k) * self.scale
+                if mask is not None:
+                    scores = scores.masked_fill(mask.logical_not(), -math.inf)
+                weights = F.softmax(scores, dim=-1)
+                out = torch.einsum("bqk,bkd->bqd", weights, v)
+                return out, weights
+    '''),
+    dedent('''
+        class SelfAttention(nn.Module):
+            def __init__(self, d_model, d_k, d_v=None, bias=False):
+                super().__init__()
+                self.q_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_k if d_v is None else d_v, bias=bias)
+
+            def forward(self, x, mask=None):
+                q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+                if mask is not None:
+                    very_negative = torch.finfo(scores.dtype).min
+                    scores = torch.where(mask, scores, torch.full_like(scores, very_negative))
+                weights = scores.softmax(-1)
+                return weights @ v, weights
+    '''),
+    dedent('''
+        class SelfAttention(nn.Module):
+            def __init__(self, d_model, d_k, d_v=None, bias=False):
+                super().__init__()
+                d_v = d_k if d_v is None else d_v
+                self.q_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_v, bias=bias)
+
+            def forward(self, x, mask=None):
+                # scores and softmax in float64, results back in x's dtype
+                q = self.q_proj(x).double()
+                k = self.k_proj(x).double()
+                v = self.v_proj(x).double()
+                scores = q @ k.transpose(1, 2) / math.sqrt(q.shape[-1])
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return (weights @ v).to(x.dtype), weights.to(x.dtype)
+    '''),
+    dedent('''
+        class SelfAttention(nn.Module):
+            def __init__(self, d_model, d_k, d_v=None, bias=False):
+                super(SelfAttention, self).__init__()
+                d_v = d_k if d_v is None else d_v
+                self.d_k = d_k
+                self.q_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_v, bias=bias)
+
+            @staticmethod
+            def _softmax(scores):
+                scores = scores - scores.amax(dim=-1, keepdim=True)
+                e = torch.exp(scores)
+                return e / e.sum(dim=-1, keepdim=True)
+
+            def forward(self, x, mask=None):
+                q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+                scores = q @ k.transpose(-2, -1) / self.d_k ** 0.5
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = self._softmax(scores)
+                return weights @ v, weights
+    '''),
+    dedent('''
+        class SelfAttention(nn.Module):
+            def __init__(self, d_model, d_k, d_v=None, bias=False):
+                super().__init__()
+                d_v = d_k if d_v is None else d_v
+                self.q_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_v, bias=bias)
+
+            def forward(self, x, mask=None):
+                """One sequence at a time, to see each step clearly."""
+                outs, all_weights = [], []
+                for b in range(x.shape[0]):
+                    xb = x[b]  # (T, d_model)
+                    q, k, v = self.q_proj(xb), self.k_proj(xb), self.v_proj(xb)
+                    s = q @ k.T / math.sqrt(q.shape[-1])  # (T, T)
+                    if mask is not None:
+                        mb = torch.broadcast_to(mask, (x.shape[0], x.shape[1], x.shape[1]))[b]
+                        s = s.masked_fill(~mb, float("-inf"))
+                    w = torch.softmax(s, dim=-1)
+                    outs.append(w @ v)
+                    all_weights.append(w)
+                return torch.stack(outs), torch.stack(all_weights)
+    '''),
+    dedent('''
+        import torch.nn.functional as F
+
+
+        class SelfAttention(nn.Module):
+            def __init__(self, d_model, d_k, d_v=None, bias=False):
+                super().__init__()
+                self.d_k, self.d_v = d_k, (d_k if d_v is None else d_v)
+                self.q_proj = nn.Linear(d_model, self.d_k, bias=bias)
+                self.k_proj = nn.Linear(d_model, self.d_k, bias=bias)
+                self.v_proj = nn.Linear(d_model, self.d_v, bias=bias)
+
+            def forward(self, x, mask=None):
+                # one packed projection: the three weight matrices stacked, split afterwards
+                w = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])
+                b = None
+                if self.q_proj.bias is not None:
+                    b = torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
+                q, k, v = F.linear(x, w, b).split([self.d_k, self.d_k, self.d_v], dim=-1)
+                scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_k)
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return weights @ v, weights
+    '''),
+    dedent('''
+        from typing import Optional
+
+        import torch
+        from torch import nn
+
+
+        class SelfAttention(nn.Module):
+            def __init__(self, d_model: int, d_k: int, d_v: Optional[int] = None,
+                         bias: bool = False) -> None:
+                super().__init__()
+                d_v = d_k if d_v is None else d_v
+                self.q_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_v, bias=bias)
+
+            def forward(self, x: torch.Tensor,
+                        mask: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+                B, T, _ = x.shape
+                q = self.q_proj(x)  # (B, T, d_k)
+                k = self.k_proj(x)  # (B, T, d_k)
+                v = self.v_proj(x)  # (B, T, d_v)
+                scores = torch.matmul(q, k.transpose(1, 2)) / math.sqrt(q.size(-1))
+                assert scores.shape == (B, T, T)
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                out = torch.matmul(weights, v)
+                assert out.shape == (B, T, v.size(-1))
+                return out, weights
+    '''),
+    dedent('''
+        def attend(q, k, v, mask=None):
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            weights = torch.softmax(scores, dim=-1)
+            return weights @ v, weights
+
+
+        class SelfAttention(nn.Module):
+            def __init__(self, d_model, d_k, d_v=None, bias=False):
+                super().__init__()
+                d_v = d_k if d_v is None else d_v
+                self.q_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_v, bias=bias)
+
+            def forward(self, x, mask=None):
+                return attend(self.q_proj(x), self.k_proj(x), self.v_proj(x), mask)
+    '''),
+    dedent('''
+        class SelfAttention(nn.Module):
+            def __init__(self, d_model, d_k, d_v=None, bias=False, dropout=0.0):
+                super().__init__()
+                d_v = d_k if d_v is None else d_v
+                self.q_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_v, bias=bias)
+                self.dropout = nn.Dropout(dropout)  # off in eval mode
+
+            def forward(self, x, mask=None):
+                q = self.q_proj(x)
+                k = self.k_proj(x)
+                v = self.v_proj(x)
+                scores = q.matmul(k.transpose(-2, -1)).div(math.sqrt(q.shape[-1]))
+                if mask is not None:
+                    scores = scores.masked_fill(mask == 0, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                return self.dropout(weights) @ v, weights
+    '''),
+    dedent('''
+        import torch.nn.functional as F
+
+
+        class SelfAttention(nn.Module):
+            def __init__(self, d_model, d_k, d_v=None, bias=False):
+                super().__init__()
+                d_v = d_k if d_v is None else d_v
+                self.q_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_v, bias=bias)
+
+            def forward(self, x, mask=None):
+                # F.linear with the layers' own weights: x W^T + b
+                q = F.linear(x, self.q_proj.weight, self.q_proj.bias)
+                k = F.linear(x, self.k_proj.weight, self.k_proj.bias)
+                v = F.linear(x, self.v_proj.weight, self.v_proj.bias)
+                scores = (q / math.sqrt(q.shape[-1])) @ k.transpose(-2, -1)
+                if mask is not None:
+                    scores = scores + torch.zeros_like(scores).masked_fill(~mask, -math.inf)
+                weights = F.softmax(scores, dim=-1)
+                return weights @ v, weights
+    '''),
+    dedent('''
+        class SelfAttention(nn.Module):
+            def __init__(self, d_model, d_k, d_v=None, bias=False):
+                super().__init__()
+                d_v = d_k if d_v is None else d_v
+                print(f"SelfAttention: {d_model} -> q, k {d_k}, v {d_v}")
+                self.q_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_v, bias=bias)
+
+            def forward(self, x, mask=None):
+                q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+                logits = q @ k.mT / math.sqrt(k.shape[-1])
+                if mask is not None:
+                    logits = logits.masked_fill(~mask, -1e9)
+                logits = logits - logits.amax(-1, keepdim=True)
+                weights = logits.exp() / logits.exp().sum(-1, keepdim=True)
+                return weights @ v, weights
+    '''),
+    dedent('''
+        class SelfAttention(nn.Module):
+            def __init__(self, d_model, d_k, d_v=None, bias=False):
+                super().__init__()
+                d_v = d_k if d_v is None else d_v
+                self.q_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_k, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_v, bias=bias)
+                for layer in (self.q_proj, self.k_proj, self.v_proj):
+                    nn.init.xavier_uniform_(layer.weight)
+                self.softmax = nn.Softmax(dim=-1)  # a module without parameters
+
+            def forward(self, x, mask=None):
+                q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+                scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = self.softmax(scores)
+                return weights @ v, weights
+    '''),
+]
+
+POSITIONAL_ENCODING = [
+    dedent('''
+        def sinusoidal_positional_encoding(T, d_model):
+            pe = torch.zeros(T, d_model)
+            position = torch.arange(T, dtype=torch.float32).unsqueeze(1)
+            div_term = torch.exp(torch.arange(0, d_model, 2).float()
+                                 * (-math.log(10000.0) / d_model))
+            pe[:, 0::2] = torch.sin(position * div_term)
+            pe[:, 1::2] = torch.cos(position * div_term)[:, : d_model // 2]
+            return pe
+    '''),
+    dedent('''
+        def sinusoidal_positional_encoding(T, d_model):
+            """Two loops, the formula written out entry by entry."""
+            pe = torch.zeros(T, d_model, dtype=torch.float32)
+            for pos in range(T):
+                for i in range(0, d_model, 2):
+                    angle = pos / 10000 ** (i / d_model)
+                    pe[pos, i] = math.sin(angle)
+                    if i + 1 < d_model:  # an odd d_model has no last cos column
+                        pe[pos, i + 1] = math.cos(angle)
+            return pe
+    '''),
+    dedent('''
+        import numpy as np
+
+
+        def sinusoidal_positional_encoding(T, d_model):
+            pos = np.arange(T)[:, None]  # (T, 1)
+            two_i = np.arange(0, d_model, 2)[None, :]  # (1, ceil(d/2))
+            angles = pos / np.power(10000.0, two_i / d_model)
+            pe = np.zeros((T, d_model))
+            pe[:, 0::2] = np.sin(angles)
+            pe[:, 1::2] = np.cos(angles[:, : d_model // 2])
+            return torch.tensor(pe, dtype=torch.float32)
+    '''),
+    dedent('''
+        def sinusoidal_positional_encoding(T, d_model):
+            # float64 all the way, float32 at the end
+            t = torch.arange(T, dtype=torch.float64)[:, None]
+            i = torch.arange(0, d_model, 2, dtype=torch.float64)
+            angle = t / 10000.0 ** (i / d_model)
+            pe = torch.empty(T, d_model, dtype=torch.float64)
+            pe[:, 0::2] = angle.sin()
+            pe[:, 1::2] = angle.cos()[:, : d_model // 2]
+            return pe.float()
+    '''),
+    dedent('''
+        def sinusoidal_positional_encoding(T, d_model):
+            positions = torch.arange(T, dtype=torch.float32)
+            freqs = 1.0 / 10000 ** (torch.arange(0, d_model, 2, dtype=torch.float32) / d_model)
+            angles = torch.outer(positions, freqs)  # (T, ceil(d_model / 2))
+            # interleave: sin, cos, sin, cos, ... and drop the extra cos of an odd d_model
+            pe = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)
+            return pe[:, :d_model]
+    '''),
+    dedent('''
+        def sinusoidal_positional_encoding(T, d_model):
+            pe = torch.zeros(T, d_model)
+            pos = torch.arange(T, dtype=torch.float32)
+            for col in range(d_model):
+                pair = col // 2  # columns 2i and 2i + 1 share the frequency
+                angle = pos / 10000 ** (2 * pair / d_model)
+                pe[:, col] = torch.sin(angle) if col % 2 == 0 else torch.cos(angle)
+            return pe
+    '''),
+    dedent('''
+        def sinusoidal_positional_encoding(T, d_model):
+            t = torch.arange(T, dtype=torch.float64)
+            inv_freq = torch.pow(10000.0, -torch.arange(0, d_model, 2, dtype=torch.float64)
+                                 / d_model)
+            angles = torch.einsum("t,f->tf", t, inv_freq)
+            pe = torch.zeros(T, d_model, dtype=torch.float64)
+            pe[:, ::2] = torch.sin(angles)
+            pe[:, 1::2] = torch.cos(angles[:, : d_model // 2])
+            return pe.to(torch.float32)
+    '''),
+    dedent('''
+        def _angles(T, d_model):
+            """angle[t, i] = t / 10000^(2i / d_model), one column per sin/cos pair."""
+            two_i = torch.arange(0, d_model, 2, dtype=torch.float64)
+            return torch.arange(T, dtype=torch.float64)[:, None] / 10000 ** (two_i / d_model)
+
+
+        def sinusoidal_positional_encoding(T, d_model):
+            a = _angles(T, d_model)
+            pe = torch.zeros(T, d_model, dtype=torch.float64)
+            pe[:, 0::2] = a.sin()
+            n_cos = d_model // 2
+            pe[:, 1::2] = a[:, :n_cos].cos()
+            return pe.float()
+    '''),
+    dedent('''
+        def sinusoidal_positional_encoding(T, d_model):
+            col = torch.arange(d_model)
+            exponent = (2 * (col // 2)).double() / d_model  # 2i for both columns of a pair
+            angles = torch.arange(T).double()[:, None] / 10000 ** exponent  # (T, d_model)
+            pe = torch.where(col % 2 == 0, torch.sin(angles), torch.cos(angles))
+            return pe.float()
+    '''),
+    dedent('''
+        def sinusoidal_positional_encoding(T, d_model):
+            rows = []
+            for pos in range(T):
+                row = []
+                for j in range(d_model):
+                    angle = pos / math.pow(10000, 2 * (j // 2) / d_model)
+                    row.append(math.sin(angle) if j % 2 == 0 else math.cos(angle))
+                rows.append(row)
+            return torch.tensor(rows, dtype=torch.float32)
+    '''),
+    dedent('''
+        def sinusoidal_positional_encoding(T: int, d_model: int) -> torch.Tensor:
+            assert T >= 1 and d_model >= 1
+            n_sin = (d_model + 1) // 2  # columns 0, 2, 4, ...
+            n_cos = d_model // 2  # columns 1, 3, 5, ...
+            pos = torch.arange(T, dtype=torch.float64).reshape(T, 1)
+            angle = pos * torch.exp(-math.log(10000.0) * torch.arange(n_sin).double() * 2
+                                    / d_model)
+            pe = torch.zeros(T, d_model, dtype=torch.float32)
+            pe[:, 0::2] = torch.sin(angle).float()
+            pe[:, 1::2] = torch.cos(angle[:, :n_cos]).float()
+            assert pe.shape == (T, d_model) and pe.dtype == torch.float32
+            return pe
+
+
+        print(sinusoidal_positional_encoding(3, 5))
+    '''),
+    dedent('''
+        def sinusoidal_positional_encoding(T, d_model):
+            # sin and cos side by side, then reorder the columns: sin_0, cos_0, sin_1, cos_1 ...
+            half = (d_model + 1) // 2
+            i = torch.arange(half, dtype=torch.float64)
+            angle = torch.arange(T, dtype=torch.float64)[:, None] / 10000 ** (2 * i / d_model)
+            sines, cosines = torch.sin(angle), torch.cos(angle)
+            columns = []
+            for c in range(d_model):
+                columns.append(sines[:, c // 2] if c % 2 == 0 else cosines[:, c // 2])
+            return torch.stack(columns, dim=1).to(torch.float32)
+    '''),
+]
+
+SPLIT_HEADS = [
+    dedent('''
+        def split_heads(x, num_heads):
+            batch, seq, d_model = x.shape
+            head_dim = d_model // num_heads
+            x = x.view(batch, seq, num_heads, head_dim)
+            return x.transpose(1, 2)
+    '''),
+    dedent('''
+        def split_heads(x, num_heads):
+            B, T, D = x.shape
+            return x.reshape(B, T, num_heads, -1).permute(0, 2, 1, 3)
+    '''),
+    dedent('''
+        def split_heads(x, num_heads):
+            # the last axis becomes (num_heads, head size); heads then go before time
+            return x.unflatten(-1, (num_heads, -1)).transpose(1, 2)
+    '''),
+    dedent('''
+        def split_heads(x, num_heads):
+            chunks = x.chunk(num_heads, dim=-1)  # num_heads tensors (B, T, D // H)
+            return torch.stack(chunks, dim=1)
+    '''),
+    dedent('''
+        def split_heads(x, num_heads):
+            """One head at a time: head h owns the features h*d:(h+1)*d."""
+            d = x.shape[-1] // num_heads
+            heads = [x[:, :, h * d:(h + 1) * d] for h in range(num_heads)]
+            return torch.stack(heads, dim=1)
+    '''),
+    dedent('''
+        def split_heads(x, num_heads):
+            B, T, D = x.shape
+            assert D % num_heads == 0, f"d_model={D} is not divisible by num_heads={num_heads}"
+            d_head = D // num_heads
+            out = x.reshape(B, T, num_heads, d_head).transpose(1, 2).contiguous()
+            assert out.shape == (B, num_heads, T, d_head)
+            return out
+    '''),
+    dedent('''
+        def split_heads(x, num_heads):
+            *lead, D = x.shape
+            return x.view(*lead, num_heads, D // num_heads).permute(0, 2, 1, 3)
+    '''),
+    dedent('''
+        def split_heads(x, num_heads):
+            d = x.shape[-1] // num_heads
+            return torch.stack(torch.split(x, d, dim=-1), dim=1)
+    '''),
+    dedent('''
+        def split_heads(x, num_heads):
+            B, T, D = x.shape
+            # einsum with one operand only reorders the axes
+            return torch.einsum("bthd->bhtd", x.reshape(B, T, num_heads, D // num_heads))
+    '''),
+    dedent('''
+        def split_heads(x, num_heads):
+            d = x.size(-1) // num_heads
+            parts = [x[..., h * d:(h + 1) * d].unsqueeze(1) for h in range(num_heads)]
+            return torch.cat(parts, dim=1)
+    '''),
+    dedent('''
+        def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+            B, T, D = x.shape
+            return x.reshape(B, T, num_heads, D // num_heads).movedim(2, 1)
+
+
+        print(split_heads(torch.arange(12.0).reshape(1, 2, 6), 3)[0])
+    '''),
+    dedent('''
+        def split_heads(x, num_heads):
+            B, T, D = x.shape
+            d = D // num_heads
+            out = x.new_zeros(B, num_heads, T, d)
+            for h in range(num_heads):
+                out[:, h] = x[:, :, h * d:(h + 1) * d]
+            return out
+    '''),
+    dedent('''
+        import typing
+
+
+        def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+            if (rest := x.shape[-1] % num_heads) != 0:
+                raise ValueError(f"{num_heads} heads leave {rest} features over")
+            shape: typing.Tuple[int, ...] = (*x.shape[:2], num_heads, -1)
+            return x.reshape(shape).transpose(1, 2)
+    '''),
+]
+
+MERGE_HEADS = [
+    dedent('''
+        def merge_heads(x):
+            batch, heads, seq, head_dim = x.shape
+            return x.transpose(1, 2).reshape(batch, seq, heads * head_dim)
+    '''),
+    dedent('''
+        def merge_heads(x):
+            B, H, T, d = x.shape
+            return x.permute(0, 2, 1, 3).contiguous().view(B, T, H * d)
+    '''),
+    dedent('''
+        def merge_heads(x):
+            # heads side by side along the features: head 0's features first
+            return torch.cat(x.unbind(dim=1), dim=-1)
+    '''),
+    dedent('''
+        def merge_heads(x):
+            pieces = [x[:, h] for h in range(x.shape[1])]  # each (B, T, d)
+            return torch.cat(pieces, dim=-1)
+    '''),
+    dedent('''
+        def merge_heads(x):
+            return x.transpose(1, 2).flatten(start_dim=2)
+    '''),
+    dedent('''
+        def merge_heads(x):
+            B, H, T, d = x.shape
+            return x.movedim(1, 2).reshape(B, T, -1)
+    '''),
+    dedent('''
+        def merge_heads(x):
+            B, H, T, d = x.shape
+            return torch.einsum("bhtd->bthd", x).reshape(B, T, H * d)
+    '''),
+    dedent('''
+        def merge_heads(x):
+            """(B, H, T, d) -> (B, T, H * d), undoing split_heads."""
+            assert x.dim() == 4, f"expected (B, H, T, d), got {tuple(x.shape)}"
+            B, H, T, d = x.shape
+            merged = x.permute(0, 2, 1, 3).reshape(B, T, H * d)
+            assert merged.shape == (B, T, H * d)
+            return merged
+    '''),
+    dedent('''
+        def merge_heads(x):
+            B, H, T, d = x.shape
+            out = x.new_empty(B, T, H * d)
+            for h in range(H):
+                out[:, :, h * d:(h + 1) * d] = x[:, h]
+            return out
+    '''),
+    dedent('''
+        def merge_heads(x):
+            B, H, T, d = x.shape
+            return torch.stack(x.unbind(1), dim=2).reshape(B, T, H * d)
+    '''),
+    dedent('''
+        def merge_heads(x: torch.Tensor) -> torch.Tensor:
+            n_batch, n_heads, n_tokens, head_size = x.shape
+            return x.swapaxes(1, 2).reshape(n_batch, n_tokens, n_heads * head_size)
+
+
+        print(merge_heads(torch.zeros(2, 4, 3, 5)).shape)  # torch.Size([2, 3, 20])
+    '''),
+    dedent('''
+        def merge_heads(x):
+            # contiguous() first, so that view can be used afterwards
+            x = x.transpose(1, 2).contiguous()
+            return x.view(*x.shape[:2], -1)
+    '''),
+]
+
+MULTI_HEAD_SELF_ATTENTION = [
+    dedent('''
+        class MultiHeadSelfAttention(nn.Module):
+            def __init__(self, d_model, num_heads, bias=True):
+                super().__init__()
+                assert d_model % num_heads == 0
+                self.h = num_heads
+                self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+            def forward(self, x, mask=None, return_weights=False):
+                q = split_heads(self.q_proj(x), self.h)
+                k = split_heads(self.k_proj(x), self.h)
+                v = split_heads(self.v_proj(x), self.h)
+                scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(q.size(-1))
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                attn = torch.softmax(scores, dim=-1)
+                out = self.out_proj(merge_heads(torch.matmul(attn, v)))
+                if return_weights:
+                    return out, attn
+                return out
+    '''),
+    dedent('''
+        class MultiHeadSelfAttention(nn.Module):
+            """Everything inline: view/transpose instead of helper functions."""
+
+            def __init__(self, d_model, num_heads, bias=True):
+                super().__init__()
+                self.num_heads = num_heads
+                self.head_dim = d_model // num_heads
+                self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+            def forward(self, x, mask=None, return_weights=False):
+                B, T, D = x.shape
+                H, d = self.num_heads, self.head_dim
+                q = self.q_proj(x).view(B, T, H, d).transpose(1, 2)
+                k = self.k_proj(x).view(B, T, H, d).transpose(1, 2)
+                v = self.v_proj(x).view(B, T, H, d).transpose(1, 2)
+                scores = q @ k.transpose(-2, -1) / math.sqrt(d)
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                context = (weights @ v).transpose(1, 2).reshape(B, T, D)
+                out = self.out_proj(context)
+                return (out, weights) if return_weights else out
+    '''),
+    dedent('''
+        from torch.nn import functional as F
+
+
+        class MultiHeadSelfAttention(nn.Module):
+            def __init__(self, d_model, num_heads, bias=True):
+                super().__init__()
+                self.num_heads = num_heads
+                self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+            def forward(self, x, mask=None, return_weights=False):
+                H = self.num_heads
+                q, k, v = (split_heads(p(x), H) for p in (self.q_proj, self.k_proj, self.v_proj))
+                scores = torch.einsum("bhqd,bhkd->bhqk", q, k) / math.sqrt(q.shape[-1])
+                if mask is not None:
+                    scores = torch.where(mask, scores, torch.finfo(scores.dtype).min)
+                weights = F.softmax(scores, dim=-1)
+                out = self.out_proj(merge_heads(torch.einsum("bhqk,bhkd->bhqd", weights, v)))
+                return (out, weights) if return_weights else out
+    '''),
+    dedent('''
+        import torch.nn.functional as F
+
+
+        class MultiHeadSelfAttention(nn.Module):
+            def __init__(self, d_model, num_heads, bias=True):
+                super().__init__()
+                self.d_model, self.num_heads = d_model, num_heads
+                self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+            def forward(self, x, mask=None, return_weights=False):
+                # a packed projection: one matrix product for q, k and v together
+                w = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight], 0)
+                b = None
+                if self.q_proj.bias is not None:
+                    b = torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
+                q, k, v = F.linear(x, w, b).chunk(3, dim=-1)
+                B, T, _ = x.shape
+                H = self.num_heads
+                d = self.d_model // H
+                q, k, v = (t.reshape(B, T, H, d).permute(0, 2, 1, 3) for t in (q, k, v))
+                scores = q @ k.transpose(-1, -2) * d ** -0.5
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, -math.inf)
+                weights = scores.softmax(dim=-1)
+                y = (weights @ v).permute(0, 2, 1, 3).reshape(B, T, self.d_model)
+                y = self.out_proj(y)
+                return (y, weights) if return_weights else y
+    '''),
+    dedent('''
+        class MultiHeadSelfAttention(nn.Module):
+            def __init__(self, d_model, num_heads, bias=True):
+                super().__init__()
+                self.num_heads = num_heads
+                self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+            def forward(self, x, mask=None, return_weights=False):
+                q = split_heads(self.q_proj(x), self.num_heads)
+                k = split_heads(self.k_proj(x), self.num_heads)
+                v = split_heads(self.v_proj(x), self.num_heads)
+                # scores and softmax in float64, then back to the input's dtype
+                scores = q.double() @ k.double().transpose(-2, -1) / math.sqrt(q.shape[-1])
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = torch.softmax(scores, dim=-1).to(x.dtype)
+                out = self.out_proj(merge_heads(weights @ v))
+                if return_weights:
+                    return out, weights
+                return out
+    '''),
+    dedent('''
+        class MultiHeadSelfAttention(nn.Module):
+            def __init__(self, d_model, num_heads, bias=True):
+                super().__init__()
+                self.num_heads = num_heads
+                self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+            def forward(self, x, mask=None, return_weights=False):
+                """A loop over the heads, each with its slice of the features."""
+                B, T, D = x.shape
+                H = self.num_heads
+                d = D // H
+                q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+                full_mask = None
+                if mask is not None:
+                    full_mask = torch.broadcast_to(mask, (B, H, T, T))
+                outputs, weights = [], []
+                for h in range(H):
+                    cols = slice(h * d, (h + 1) * d)
+                    s = q[..., cols] @ k[..., cols].transpose(1, 2) / math.sqrt(d)  # (B, T, T)
+                    if full_mask is not None:
+                        s = s.masked_fill(~full_mask[:, h], float("-inf"))
+                    w = torch.softmax(s, dim=-1)
+                    outputs.append(w @ v[..., cols])
+                    weights.append(w)
+                out = self.out_proj(torch.cat(outputs, dim=-1))
+                if return_weights:
+                    return out, torch.stack(weights, dim=1)
+                return out
+    '''),
+    dedent('''
+        class MultiHeadSelfAttention(nn.Module):
+            def __init__(self, d_model, num_heads, bias=True):
+                super().__init__()
+                if d_model % num_heads:
+                    raise ValueError("num_heads must divide d_model")
+                self.num_heads = num_heads
+                self.scale = 1.0 / math.sqrt(d_model // num_heads)
+                self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+            def _softmax(self, s):
+                s = s - s.amax(dim=-1, keepdim=True)
+                e = s.exp()
+                return e / e.sum(dim=-1, keepdim=True)
+
+            def forward(self, x, mask=None, return_weights=False):
+                q = split_heads(self.q_proj(x), self.num_heads)
+                k = split_heads(self.k_proj(x), self.num_heads)
+                v = split_heads(self.v_proj(x), self.num_heads)
+                scores = (q @ k.transpose(-2, -1)) * self.scale
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = self._softmax(scores)
+                out = self.out_proj(merge_heads(weights @ v))
+                return (out, weights) if return_weights else out
+    '''),
+    dedent('''
+        from typing import Optional
+
+        import torch
+        from torch import nn
+
+
+        class MultiHeadSelfAttention(nn.Module):
+            def __init__(self, d_model: int, num_heads: int, bias: bool = True) -> None:
+                super().__init__()
+                assert d_model % num_heads == 0, "d_model must be a multiple of num_heads"
+                self.num_heads = num_heads
+                self.d_head = d_model // num_heads
+                self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+            def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None,
+                        return_weights: bool = False):
+                B, T, D = x.shape
+                q = split_heads(self.q_proj(x), self.num_heads)  # (B, H, T, d)
+                k = split_heads(self.k_proj(x), self.num_heads)
+                v = split_heads(self.v_proj(x), self.num_heads)
+                assert q.shape == (B, self.num_heads, T, self.d_head)
+                scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)  # (B, H, T, T)
+                if mask is not None:
+                    scores = scores.masked_fill(mask.logical_not(), float("-inf"))
+                weights = torch.softmax(scores, dim=-1)
+                out = self.out_proj(merge_heads(weights @ v))
+                assert out.shape == (B, T, D)
+                return (out, weights) if return_weights else out
+    '''),
+    dedent('''
+        def attention(q, k, v, mask=None):
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            weights = torch.softmax(scores, dim=-1)
+            return weights @ v, weights
+
+
+        class MultiHeadSelfAttention(nn.Module):
+            def __init__(self, d_model, num_heads, bias=True):
+                super().__init__()
+                self.num_heads = num_heads
+                self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+            def forward(self, x, mask=None, return_weights=False):
+                heads = [split_heads(p(x), self.num_heads)
+                         for p in (self.q_proj, self.k_proj, self.v_proj)]
+                context, weights = attention(*heads, mask=mask)
+                out = self.out_proj(merge_heads(context))
+                return (out, weights) if return_weights else out
+    '''),
+    dedent('''
+        class MultiHeadSelfAttention(nn.Module):
+            def __init__(self, d_model, num_heads, bias=True):
+                super().__init__()
+                self.n_heads = num_heads
+                self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+            def _heads(self, t):
+                B, T, D = t.shape
+                return t.reshape(B, T, self.n_heads, D // self.n_heads).permute(0, 2, 1, 3)
+
+            def forward(self, x, mask=None, return_weights=False):
+                q, k, v = (self._heads(p(x)) for p in (self.q_proj, self.k_proj, self.v_proj))
+                d_head = q.shape[-1]
+                logits = torch.matmul(q, k.mT) / d_head ** 0.5
+                if mask is not None:
+                    logits = logits.masked_fill(mask == 0, -1e9)
+                p = torch.softmax(logits, dim=-1)
+                ctx = torch.matmul(p, v).permute(0, 2, 1, 3).flatten(2)
+                result = self.out_proj(ctx)
+                if return_weights:
+                    return result, p
+                return result
+    '''),
+    dedent('''
+        class MultiHeadSelfAttention(nn.Module):
+            def __init__(self, d_model, num_heads, bias=True):
+                super().__init__()
+                self.num_heads = num_heads
+                self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+            def forward(self, x, mask=None, return_weights=False):
+                H = self.num_heads
+                # einsum straight from the (B, T, H, d) views, no transposes
+                B, T, D = x.shape
+                q = self.q_proj(x).view(B, T, H, D // H)
+                k = self.k_proj(x).view(B, T, H, D // H)
+                v = self.v_proj(x).view(B, T, H, D // H)
+                scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(D // H)
+                if mask is not None:
+                    scores = scores + torch.zeros_like(scores).masked_fill(~mask, -math.inf)
+                weights = torch.softmax(scores, dim=-1)
+                context = torch.einsum("bhqk,bkhd->bqhd", weights, v).reshape(B, T, D)
+                out = self.out_proj(context)
+                return (out, weights) if return_weights else out
+    '''),
+    dedent('''
+        class MultiHeadSelfAttention(nn.Module):
+            def __init__(self, d_model, num_heads, bias=True):
+                super().__init__()
+                self.num_heads = num_heads
+                self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+                self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+                print(f"{num_heads} heads of size {d_model // num_heads}")
+
+            def forward(self, x, mask=None, return_weights=False):
+                q = split_heads(self.q_proj(x), self.num_heads)
+                k = split_heads(self.k_proj(x), self.num_heads)
+                v = split_heads(self.v_proj(x), self.num_heads)
+                scores = q @ k.transpose(-2, -1) / math.sqrt(k.shape[-1])
+                if mask is not None:
+                    lowest = torch.finfo(scores.dtype).min
+                    scores = scores.masked_fill(~mask, lowest)
+                weights = torch.softmax(scores, dim=-1)
+                out = self.out_proj(merge_heads(weights @ v))
+                return (out, weights) if return_weights else out
+    '''),
+]
+
+ANSWERS: dict[str, list[str]] = {
+    "softmax": SOFTMAX,
+    "scaled_dot_product_attention": SCALED_DOT_PRODUCT_ATTENTION,
+    "causal_mask": CAUSAL_MASK,
+    "self_attention": SELF_ATTENTION,
+    "positional_encoding": POSITIONAL_ENCODING,
+    "split_heads": SPLIT_HEADS,
+    "merge_heads": MERGE_HEADS,
+    "multi_head_self_attention": MULTI_HEAD_SELF_ATTENTION,
+}
