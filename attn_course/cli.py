@@ -21,6 +21,15 @@ def _cmd_release(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from attn_course.grading.source import kernel_judged_problems
+
+    refused = [p for path in source_notebooks(source) for p in kernel_judged_problems(path)]
+    if refused:
+        print("attn-course release: graded cells the grader could only judge by the kernel's "
+              "reply:", file=sys.stderr)
+        for problem in refused:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
     if args.check:
         differences = check_release(source, dest)
         if not differences:
@@ -67,6 +76,7 @@ def _settings(args: argparse.Namespace, protected: list[str]):
                       cpu_seconds=int(args.submission_timeout) + 60),
         sandbox=args.sandbox,
         gpu=not args.no_gpu,
+        answer_policy=not args.no_answer_policy,
         max_bytes=parse_size(getattr(args, "max_submission_size", "64M")),
         protected=tuple(protected),
     )
@@ -182,6 +192,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="memory the kernel may use, its tmpfs included, e.g. 2G (default 4G)")
     parser.add_argument("--no-gpu", action="store_true",
                         help="hide the GPUs from every sandbox, even from a GPU source")
+    parser.add_argument("--no-answer-policy", action="store_true",
+                        help="run every answer as written, whatever it uses (the sandbox and "
+                             "the out-of-kernel judge still hold)")
     parser.add_argument("--sandbox", choices=["auto", "bwrap", "rlimits"], default="auto",
                         help="bwrap: require the bubblewrap sandbox; rlimits: resource limits "
                              "only; auto (default): bwrap where it works")

@@ -37,6 +37,8 @@ __all__ = [
     "Violation",
     "bound_names",
     "course_object",
+    "defined_names",
+    "names_used",
     "resolve",
     "violations",
 ]
@@ -52,7 +54,7 @@ ALLOWED_NAMES: dict[str, str] = {
 }
 # Modules an answer may import (and their submodules, less `BLOCKED_MODULES`).
 ALLOWED_MODULES = ("torch", "numpy", "math", "typing", "functools", "itertools", "collections",
-                   "dataclasses")
+                   "dataclasses", "warnings")
 # Submodules that load code or data a static reading cannot see, or reach below Python.
 BLOCKED_MODULES = ("torch.hub", "torch.package", "torch.serialization", "torch.library",
                    "torch.utils.cpp_extension", "torch.fx", "torch.jit", "numpy.lib",
@@ -68,12 +70,16 @@ SAFE_BUILTINS = frozenset({
     "sum", "super", "tuple", "type", "zip", "NotImplemented", "Ellipsis", "None", "True",
     "False", "Exception", "ArithmeticError", "AssertionError", "AttributeError", "IndexError",
     "KeyError", "NotImplementedError", "RuntimeError", "TypeError", "ValueError",
-    "ZeroDivisionError", "StopIteration", "SystemExit", "KeyboardInterrupt",
+    "ZeroDivisionError", "StopIteration", "SystemExit", "KeyboardInterrupt", "Warning",
+    "UserWarning", "DeprecationWarning", "RuntimeWarning", "__name__",
 })
 COMPUTED_ACCESS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
 # Names that reach the kernel or the interpreter, wherever they come from.
 ESCAPES = frozenset({"get_ipython", "__builtins__", "__import__", "__loader__", "__spec__"})
-OPEN_DUNDERS = frozenset({"__init__", "__call__"})  # super().__init__(), module.__call__
+# super().__init__(), module.__call__, type(self).__name__: harmless while every dunder that
+# leads further (__globals__, __dict__, __subclasses__, __mro__, ...) stays closed
+OPEN_DUNDERS = frozenset({"__init__", "__call__", "__class__", "__name__", "__qualname__",
+                          "__doc__"})
 FRAME_ATTRIBUTES = frozenset({
     "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame",
     "ag_code", "f_globals", "f_locals", "f_builtins", "f_back", "f_code", "tb_frame", "tb_next",
@@ -100,16 +106,18 @@ class Rules:
     forbidden: dotted paths of what the exercise asks the student to write themselves.
     exercise: names this answer is meant to define (the blank answer's `def` / `class` names).
     own: names the student's other answer cells define. notebook: names the notebook's own
-    cells bind (these may not be used or rebound). lenient: names the answer does not define
-    are allowed, unless `namespace` (the globals the code runs in) shows them to be the course's
-    own code, a forbidden function or another module: the checks in self-study see one
-    function, not the notebook.
+    cells bind (these may not be used). protected: the ones they import or define with def and
+    class (these may not be rebound either; a notebook's data such as `x = ...` may). lenient:
+    names the answer does not define are allowed, unless `namespace` (the globals the code runs
+    in) shows them to be the course's own code, a forbidden function or another module: the
+    checks in self-study see one function, not the notebook.
     """
 
     forbidden: tuple[str, ...] = ()
     exercise: frozenset[str] = frozenset()
     own: frozenset[str] = frozenset()
     notebook: frozenset[str] = frozenset()
+    protected: frozenset[str] = frozenset()
     lenient: bool = False
     namespace: dict | None = field(default=None, compare=False, repr=False)
     _objects: dict = field(default_factory=dict, compare=False, repr=False)
@@ -153,6 +161,9 @@ def course_object(obj: object) -> bool:
 
 
 def _module_allowed(name: str) -> bool:
+    if name == "__future__":  # from __future__ import annotations
+        return True
+
     def under(prefixes):
         return any(name == p or name.startswith(p + ".") for p in prefixes)
 
@@ -167,6 +178,21 @@ def bound_names(source: str) -> set[str]:
     except SyntaxError:
         return set()
     return _Scan(tree).top_bound
+
+
+def defined_names(source: str) -> set[str]:
+    """The names a cell imports or defines with def and class at its top level."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {a.asname or a.name.split(".")[0] for a in node.names}
+    return names
 
 
 class _Scan(ast.NodeVisitor):
@@ -269,8 +295,12 @@ class _Judge(ast.NodeVisitor):
         self.found: list[Violation] = []
         self.visit(tree)
         for name, line in self.scan.top_lines.items():
-            if (name in rules.notebook and name not in rules.exercise
-                    and name not in self.scan.imports):
+            if name in self.scan.imports or name in rules.exercise or rules.lenient:
+                continue  # (self-study reads a function, not a cell of the notebook)
+            if name.startswith("__") and name.endswith("__"):
+                self.found.append(Violation(line, name, "is one of Python's own names: the "
+                                                        "answer may not rebind it"))
+            elif name in rules.protected or name in ALLOWED_NAMES:
                 self.found.append(Violation(line, name, "is a name the notebook defines: the "
                                                         "answer may not rebind it"))
 
@@ -302,10 +332,11 @@ class _Judge(ast.NodeVisitor):
 
     # ---- imports -------------------------------------------------------------------------
     def visit_Import(self, node) -> None:
+        refused = [alias.name for alias in node.names if not _module_allowed(alias.name)]
+        if refused:
+            self.add(node, f"import {', '.join(refused)}", "is not a module answers may import "
+                     f"(allowed: {', '.join(ALLOWED_MODULES)})")
         for alias in node.names:
-            if not _module_allowed(alias.name):
-                self.add(node, f"import {alias.name}", "is not a module answers may import "
-                         f"(allowed: {', '.join(ALLOWED_MODULES)})")
             self._check_path(node, alias.name)
             self._rebinding(node, alias.asname or alias.name.split(".")[0],
                             alias.asname and alias.name or alias.name.split(".")[0])
@@ -327,8 +358,8 @@ class _Judge(ast.NodeVisitor):
             self._rebinding(node, alias.asname or alias.name, path)
 
     def _rebinding(self, node, name: str, path: str) -> None:
-        if name in self.rules.notebook and ALLOWED_NAMES.get(name) != path \
-                and name not in self.rules.exercise:
+        if (name in self.rules.protected or name in ALLOWED_NAMES) \
+                and ALLOWED_NAMES.get(name) != path and name not in self.rules.exercise:
             self.add(node, name, "is a name the notebook defines: the answer may not rebind it")
 
     # ---- names ---------------------------------------------------------------------------
@@ -467,3 +498,12 @@ def violations(source: str, rules: Rules = Rules()) -> list[Violation]:
     for v in sorted(found, key=lambda v: (v.line, -len(v.used))):
         unique.setdefault((v.line, v.reason), v)
     return list(unique.values())
+
+
+def names_used(source: str) -> set[str]:
+    """Every name `source` reads."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}

@@ -181,8 +181,12 @@ def _compare_tensor(check: Check, name: str, got: Value, want: Value,
 
 def _compare_grads(outputs: tuple[str, ...], got: Record, want: Record, case: Case,
                    outs: list[Value], wants: list[Value]) -> list[Problem]:
-    """Gradients, at the precision of the outputs they come from."""
+    """Gradients, at the precision of the outputs they come from.
+
+    A record's reason for having no gradient is not taken at its word: "skipped" is accepted
+    only when the outputs it comes with are misshapen (then their problem is reported)."""
     problems, missing = [], []
+    misshapen = any(v.shape != tuple(s) for v, s in zip(outs, case.shapes, strict=True))
     for n in case.grad:
         g, w = got.grads.get(n, "skipped"), want.grads.get(n, "skipped")
         if isinstance(w, Value) and isinstance(g, Value):
@@ -190,14 +194,15 @@ def _compare_grads(outputs: tuple[str, ...], got: Record, want: Record, case: Ca
             for p in compare_data(f"the gradient of {n}", g.data, w.data, tol):
                 problems.append(Problem("grad_values", p.message, n))
         elif isinstance(w, Value):
-            if g != "skipped":  # skipped: outputs already have the wrong shape
+            if not misshapen:
                 missing.append(n)
         elif g != w:
             problems.append(Problem("differs", f"gradient of {n}: {g} vs {w}", n))
     if missing:
         cut = [o for o, v in zip(outputs, outs, strict=True) if not v.requires_grad]
         detail = f" ({', '.join(cut)}: requires_grad=False)" if cut else ""
-        errors = [got.grads[n] for n in missing if got.grads[n].startswith("error")]
+        reasons = [got.grads.get(n) for n in missing]
+        errors = [r for r in reasons if isinstance(r, str) and r.startswith("error")]
         if errors:
             detail += f"; backward failed: {errors[0][7:]}"
         problems.insert(

@@ -90,6 +90,7 @@ def _filled(cell) -> bool:
 
 def delegation(check: Check, fn: Any) -> str:
     """Why `fn` is not the student's own work for this check ("" when it is)."""
+    fn = inspect.unwrap(fn)  # functools.cache, lru_cache, wraps: the student's function
     if course_object(fn):
         return ""
     for path in check.forbidden:

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from attn_course.grading.answer_policy import violations_in
 from attn_course.grading.gpu import GpuSlot, nvidia_gpus
 from attn_course.grading.kernel import STOP, CellRun, Kernel, KernelStartError, Stopped
 from attn_course.grading.memory import format_size
 from attn_course.grading.probes import ProbeOutcome, judge_probe, plan_test_cell, read_result
 from attn_course.grading.rebuild import Rebuilt, rebuild
 from attn_course.grading.results import ItemResult, SubmissionResult
-from attn_course.grading.review import flags
 from attn_course.grading.sandbox import Sandbox
 from attn_course.grading.settings import Settings
 from attn_course.grading.source import Assignment, Item
@@ -147,6 +147,22 @@ def _auto_item(item: Item, cell: _Cell | None, rebuilt: Rebuilt, cells: dict[int
     return result(item.points, "passed", passed)
 
 
+def _refused(item: Item, broken: dict[str, list]) -> ItemResult | None:
+    """0 for an item whose answer breaks the answer policy (None when none does)."""
+    answers = item.answers if item.kind == "auto" else (item.grade_id,)
+    for answer in answers:
+        if answer in broken:
+            lines = "\n".join(f"  {v}" for v in broken[answer][:5])
+            message = (f"Your answer cell `{answer}` uses something answers may not use, so it "
+                       f"was not run and this item scores 0:\n{lines}\nWrite the exercise "
+                       "with torch operations and your own code; the notebook's other names, "
+                       "the course's package and the library function the exercise asks for "
+                       "are off limits. (Your instructor can restore the points.)")
+            return ItemResult(item.grade_id, item.kind, item.points, 0.0, "policy_violation",
+                              message)
+    return None
+
+
 def _manual_item(item: Item, rebuilt: Rebuilt, assignment: Assignment,
                  answers: dict[str, str]) -> ItemResult:
     def result(score, status, message):
@@ -190,15 +206,15 @@ def grade_submission(assignment: Assignment, path: str | Path, name: str,
                         for i in assignment.items]
         result.seconds = time.monotonic() - start
         return result
-    rebuilt = rebuild(assignment, sub)
+    broken = violations_in(assignment, sub.answers) if settings.answer_policy else {}
+    rebuilt = rebuild(assignment, sub, withheld=frozenset(broken))
     manual_ids = [i.grade_id for i in assignment.items if i.kind == "manual"]
     result.answers = {g: sub.answers[g][:100_000] for g in manual_ids if g in sub.answers}
     if rebuilt.missing:
         result.notes.append("missing answer cells: " + ", ".join(rebuilt.missing))
-    code_ids = [g for g, r, c in zip(rebuilt.grade_ids, rebuilt.roles, rebuilt.notebook.cells,
-                                     strict=True) if r in ("answer", "manual")
-                and c.cell_type == "code"]
-    result.notes += flags(sub.answers, code_ids)
+    for grade_id, found in broken.items():
+        result.notes.append(f"answer cell `{grade_id}` breaks the answer policy ({found[0]}): "
+                            "it was not run")
     protected = [*settings.protected, str(path), str(assignment.path)]
     slot = _claim_gpu(assignment, settings)
     judge = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge")
@@ -225,7 +241,10 @@ def grade_submission(assignment: Assignment, path: str | Path, name: str,
             slot.release()
     try:
         for item in assignment.items:
-            if item.kind == "auto":
+            refused = _refused(item, broken)
+            if refused is not None:
+                result.items.append(refused)
+            elif item.kind == "auto":
                 result.items.append(_auto_item(item, cells.get(item.index), rebuilt, cells,
                                                stopped, settings))
             else:

@@ -36,7 +36,8 @@ def read_scores(path: Path, assignment: Assignment) -> dict[str, dict[str, float
     if reader.fieldnames is None or not needed <= set(reader.fieldnames):
         raise ManualScoresError(f"{path}: needs the columns submission,grade_id,score "
                                 f"(found: {','.join(reader.fieldnames or [])})")
-    manual = {i.grade_id: i for i in assignment.items if i.kind == "manual"}
+    items = {i.grade_id: i for i in assignment.items}  # written answers, and any test the
+    # instructor overrides (e.g. points restored after an answer-policy refusal)
     scores: dict[str, dict[str, float]] = {}
     for line, row in enumerate(reader, start=2):
         raw = (row.get("score") or "").strip()
@@ -44,17 +45,16 @@ def read_scores(path: Path, assignment: Assignment) -> dict[str, dict[str, float
             continue  # not graded yet
         grade_id = (row.get("grade_id") or "").strip()
         submission = (row.get("submission") or "").strip()
-        if grade_id not in manual:
-            raise ManualScoresError(f"{path}, line {line}: {grade_id!r} is not a manually "
-                                    f"graded item of {assignment.name} "
-                                    f"({', '.join(manual) or 'none'})")
+        if grade_id not in items:
+            raise ManualScoresError(f"{path}, line {line}: {grade_id!r} is not a graded item "
+                                    f"of {assignment.name} ({', '.join(items) or 'none'})")
         if not submission:
             raise ManualScoresError(f"{path}, line {line}: empty submission")
         try:
             score = float(raw)
         except ValueError:
             raise ManualScoresError(f"{path}, line {line}: score {raw!r} is not a number") from None
-        top = manual[grade_id].points
+        top = items[grade_id].points
         if not math.isfinite(score) or not 0 <= score <= top:
             raise ManualScoresError(f"{path}, line {line}: score {raw} is outside 0..{top:g} "
                                     f"for {grade_id}")
@@ -79,13 +79,15 @@ def store_scores(outdir: Path, new: dict[str, dict[str, float]]) -> None:
 
 
 def apply_scores(result: SubmissionResult, scores: dict[str, dict[str, float]]) -> None:
-    """Put the instructor's scores into the manual items of `result` (in place)."""
+    """Put the instructor's scores into `result` (in place): written answers, and tests whose
+    automatic score the instructor overrides."""
     given = scores.get(result.submission, {})
     for item in result.items:
-        if item.kind == "manual" and isinstance(given.get(item.grade_id), int | float):
+        if isinstance(given.get(item.grade_id), int | float):
+            was = f" (the automatic grade: {item.status})" if item.kind == "auto" else ""
             item.score = float(given[item.grade_id])
             item.status = "graded"
-            item.message = "Graded by the instructor."
+            item.message = f"Graded by the instructor{was}."
 
 
 def _rubric(assignment: Assignment, grade_id: str) -> str:

@@ -51,6 +51,7 @@ class TestPlan:
     code: str
     probes: list[Probe] = field(default_factory=list)
     kernel_judged: bool = False  # has statements that are not probes
+    reason: str = ""  # why, naming the first such statement
 
 
 def _check_name(func: ast.expr) -> str | None:
@@ -122,16 +123,20 @@ def plan_test_cell(source: str, directory: str) -> TestPlan:
     try:
         tree = ast.parse(source)
     except SyntaxError:  # e.g. IPython magics: run as written, judged by the kernel's reply
-        return TestPlan(source, [], kernel_judged=bool(source.strip()))
+        return TestPlan(source, [], kernel_judged=bool(source.strip()),
+                        reason="it is not plain Python (an IPython magic?)")
     hidden_lines = _hidden_lines(source)
     lines: list[str] = []
     probes: list[Probe] = []
-    judged = False
+    judged, reason = False, ""
     for stmt in tree.body:
         probe = _as_probe(stmt, source)
         if probe is None:
+            text = ast.get_source_segment(source, stmt) or ast.unparse(stmt)
+            if not judged:
+                reason = f"line {stmt.lineno}, `{text.splitlines()[0][:80]}`, is not a check call"
             judged = True
-            lines.append(ast.get_source_segment(source, stmt) or ast.unparse(stmt))
+            lines.append(text)
             continue
         probe = Probe(probe.check, probe.target, probe.options,
                       f"probe-{secrets.token_hex(8)}.json", stmt.lineno in hidden_lines)
@@ -141,7 +146,7 @@ def plan_test_cell(source: str, directory: str) -> TestPlan:
             f"{directory!r}, {probe.filename!r}, {probe.check!r}, lambda: ({probe.target}), "
             f"{probe.options!r})"
         )
-    return TestPlan("\n".join(lines) + "\n", probes, judged)
+    return TestPlan("\n".join(lines) + "\n", probes, judged, reason)
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,9 +27,11 @@ class Rebuilt:
     missing: list[str] = field(default_factory=list)
 
 
-def rebuild(assignment: Assignment, submission: Submission) -> Rebuilt:
+def rebuild(assignment: Assignment, submission: Submission,
+            withheld: frozenset[str] = frozenset()) -> Rebuilt:
     """The notebook to run: the source (loaded without outputs or widget state, see
-    `source.load_source`) with the submission's answer cells."""
+    `source.load_source`) with the submission's answer cells. Answers in `withheld` (they
+    break the answer policy) run as their blank stub."""
     nb = copy.deepcopy(assignment.notebook)
     roles, ids, missing = [], [], []
     for cell in nb.cells:
@@ -38,7 +40,9 @@ def rebuild(assignment: Assignment, submission: Submission) -> Rebuilt:
         roles.append(kind)
         ids.append(grade_id)
         if kind in ("answer", "manual"):
-            if grade_id in submission.answers:
+            if grade_id in withheld:
+                cell.source = assignment.blank.get(grade_id, "")
+            elif grade_id in submission.answers:
                 cell.source = submission.answers[grade_id]
             else:
                 missing.append(grade_id)

@@ -17,5 +17,6 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     sandbox: str = "auto"  # "auto", "bwrap" or "rlimits"
     gpu: bool = True  # False (--no-gpu): no sandbox sees a GPU, even for a GPU source
+    answer_policy: bool = True  # False (--no-answer-policy): answers may use any code
     max_bytes: int = MAX_SUBMISSION_BYTES
     protected: tuple[str, ...] = ()  # paths the sandbox must never expose

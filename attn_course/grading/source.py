@@ -119,6 +119,7 @@ def parse_source(nb: NotebookNode, path: Path, sha256: str) -> Assignment:
             answer_ids.append(grade_id)
             pending.append(grade_id)
         elif kind == "test":
+            _probes_only(path, grade_id, cell)
             items.append(Item(grade_id, "auto", points, index, tuple(pending)))
             pending = []
         else:
@@ -137,6 +138,40 @@ def parse_source(nb: NotebookNode, path: Path, sha256: str) -> Assignment:
         if grade_id in answer_ids:
             blank[grade_id] = cell.source
     return Assignment(path, path.stem, sha256, _without_outputs(nb), items, answer_ids, blank)
+
+
+def judged_by_kernel_on_purpose(cell: NotebookNode) -> bool:
+    """Whether the source accepts that this test cell is judged by the kernel's reply
+    (cell metadata ``"attn_course": {"judged_by_kernel": true}``)."""
+    meta = cell.get("metadata", {}).get("attn_course", {})
+    return isinstance(meta, dict) and meta.get("judged_by_kernel") is True
+
+
+def kernel_judged_problems(path: Path) -> list[str]:
+    """Why each graded cell of a source would be judged by the kernel's reply (none: [])."""
+    nb = nbformat.read(path, as_version=4)
+    problems = []
+    for cell in nb.cells:
+        if role(cell) == "test":
+            try:
+                _probes_only(path, nbgrader_meta(cell).get("grade_id", "?"), cell)
+            except SourceError as exc:
+                problems.append(str(exc))
+    return problems
+
+
+def _probes_only(path: Path, grade_id: str, cell: NotebookNode) -> None:
+    """Refuse a test cell the grader could only judge by the kernel's reply (which code in the
+    kernel can fake), unless the source marks it as meant."""
+    from attn_course.grading.probes import plan_test_cell
+
+    plan = plan_test_cell(cell.source, "")
+    if plan.kernel_judged and not judged_by_kernel_on_purpose(cell):
+        raise SourceError(
+            f"{path}: test cell {grade_id!r} would be judged by the kernel's reply, which code "
+            f"in the kernel can fake: {plan.reason}. Write its tests as check calls "
+            "(check_<name>(answer) with literal options), or mark the cell with the metadata "
+            '"attn_course": {"judged_by_kernel": true} to accept that.')
 
 
 def _without_outputs(nb: NotebookNode) -> NotebookNode:

@@ -67,17 +67,15 @@ class Batch:
         return next(s for s in self.doc["submissions"] if s["submission"] == submission)
 
 
-@pytest.fixture(scope="session")
-def batch(tmp_path_factory) -> Batch:
+def _grade_corpus(root: Path, *extra: str, only: set[str] | None = None) -> Batch:
     from attn_course.grading.sandbox import bwrap_status
 
-    root = tmp_path_factory.mktemp("corpus")
     folder, outdir = root / "submissions", root / "out"
-    corpus.build(folder, outdir)
+    paths = corpus.build(folder, outdir)
+    targets = [str(p) for p in paths if only is None or p.stem in only]
     proc = run_cli("grade", "--source", str(corpus.SOURCE), "--out", str(outdir),
                    "--jobs", "2", "--timeout", "10", "--submission-timeout", "120",
-                   "--memory-limit", "2G", "--max-submission-size", "12M",
-                   str(folder), str(folder / "essay.txt"))
+                   "--memory-limit", "2G", "--max-submission-size", "12M", *extra, *targets)
     rows = []
     if (outdir / "grades.csv").exists():
         with open(outdir / "grades.csv", newline="") as f:
@@ -85,3 +83,18 @@ def batch(tmp_path_factory) -> Batch:
     doc = json.loads((outdir / "grades.json").read_text()) if (outdir / "grades.json").exists() \
         else {}
     return Batch(folder, outdir, proc, rows, doc, bwrap_status()[0])
+
+
+@pytest.fixture(scope="session")
+def batch(tmp_path_factory) -> Batch:
+    """Every submission of the corpus, graded as a class is (the answer policy on)."""
+    return _grade_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="session")
+def unchecked(tmp_path_factory) -> Batch:
+    """The submissions the answer policy refuses, graded without it: the sandbox and the
+    out-of-kernel judge must hold on their own."""
+    refused = {name for name, expect in corpus.EXPECT.items() if expect.policy}
+    return _grade_corpus(tmp_path_factory.mktemp("unchecked"), "--no-answer-policy",
+                         only=refused)

@@ -46,6 +46,8 @@ class Expect:
     message: str = ""  # a piece of the softmax-check message
     note: str = ""  # a piece of the submission's notes
     needs: str = ""  # "bwrap": only meaningful inside the sandbox
+    policy: str = ""  # refused by the answer policy, naming this; the rest of the expectation
+    #                   is what the sandbox and the judge make of it with --no-answer-policy
 
 
 def student() -> dict:
@@ -217,14 +219,12 @@ TMPFS_HOG = textwrap.dedent("""\
     """) + CORRECT
 
 NOISY = textwrap.dedent("""\
-    import sys, warnings
+    import warnings
     warnings.warn("a deprecation", DeprecationWarning)
-    warnings.warn("a user warning")
+    warnings.warn("a user warning" + " on stderr" * 2000)
     print("lots of output\\n" * 2000)
-    sys.stderr.write("stderr noise\\n" * 2000)
     def softmax(x, dim=-1):
         print("called with", tuple(x.shape))
-        print("and to stderr", file=sys.stderr)
         warnings.warn("inside softmax")
         shifted = x - x.amax(dim=dim, keepdim=True)
         e = torch.exp(shifted)
@@ -243,17 +243,26 @@ STUBBORN = CORRECT + textwrap.dedent("""\
             pass
     """)
 KERNEL_EXIT = CORRECT + "import os\nos._exit(3)\n"
-OVERFITS_PUBLIC = textwrap.dedent("""\
+def _overfits_public() -> str:
+    """A softmax right only on the public test's inputs, which it memorised (as literals, the
+    way a student who printed them would)."""
     from attn_course.checks import CHECKS
-    _seen = {tuple(c.inputs["x"].flatten()[:3].tolist()) for c in CHECKS["softmax"].cases(0)}
 
-    def softmax(x, dim=-1):
-        if tuple(x.flatten()[:3].tolist()) not in _seen:
-            return x  # right only on the inputs of the public test
-        shifted = x - x.amax(dim=dim, keepdim=True)
-        e = torch.exp(shifted)
-        return e / e.sum(dim=dim, keepdim=True)
-    """)
+    seen = sorted({tuple(round(v, 6) for v in c.inputs["x"].flatten()[:3].tolist())
+                   for c in CHECKS["softmax"].cases(0)})
+    return textwrap.dedent(f"""\
+        _seen = {seen!r}
+
+        def softmax(x, dim=-1):
+            if tuple(round(v, 6) for v in x.flatten()[:3].tolist()) not in _seen:
+                return x  # right only on the inputs of the public test
+            shifted = x - x.amax(dim=dim, keepdim=True)
+            e = torch.exp(shifted)
+            return e / e.sum(dim=dim, keepdim=True)
+        """)
+
+
+OVERFITS_PUBLIC = _overfits_public()
 USES_REFERENCE = ("from attn_course.reference import softmax as _ref\n\n"
                   "def softmax(x, dim=-1):\n    return _ref(x, dim=dim)\n")
 
@@ -325,27 +334,28 @@ EXPECT: dict[str, Expect] = {
     "tampered_tests": Expect("failed", 0),
     "tampered_cells": Expect("passed", 3, "manual"),
     "deleted_tests": Expect("passed", 3),
-    "patched_checks": Expect("failed", 0, note="for review"),
-    "patched_probe": Expect("failed", 0, message="could not be read"),
-    "patched_torch": Expect("failed", 0),
-    "silenced": Expect("failed", 0),
-    "forged_files": Expect("failed", 0),
-    "reads_source": Expect("failed", 0, needs="bwrap"),
-    "fork_bomb": Expect("passed", 3, needs="bwrap"),
+    "patched_checks": Expect("failed", 0, policy="import attn_course.checks"),
+    "patched_probe": Expect("failed", 0, message="could not be read",
+                            policy="json, os, sys, types"),
+    "patched_torch": Expect("failed", 0, policy="`torch.allclose` changes an object"),
+    "silenced": Expect("failed", 0, policy="get_ipython"),
+    "forged_files": Expect("failed", 0, policy="threading"),
+    "reads_source": Expect("failed", 0, needs="bwrap", policy="socket"),
+    "fork_bomb": Expect("passed", 3, needs="bwrap", policy="signal"),
     "reserves_address_space": Expect("passed", 3),
     "memory_hog": Expect("out_of_memory", 0, message="exceeded the memory limit (2 GiB)"),
     "tmpfs_hog": Expect("not_run", 0, message="exceeded the memory limit (2 GiB)",
-                        needs="bwrap"),
+                        needs="bwrap", policy="import os"),
     "noisy_correct": Expect("passed", 3, "manual"),
     "flood_output": Expect("passed", 3),
     "loop_after_def": Expect("passed", 3, message="did not run cleanly"),
     "loop_in_function": Expect("timeout", 0),
-    "stubborn_loop": Expect("not_run", 0, "manual", message="stopped"),
-    "kernel_exit": Expect("not_run", 0, message="died"),
+    "stubborn_loop": Expect("not_run", 0, "manual", message="stopped", policy="time"),
+    "kernel_exit": Expect("not_run", 0, message="died", policy="import os"),
     "syntax_error": Expect("failed", 0, message="SyntaxError"),
     "missing_answer": Expect("failed", 0, "manual", message="missing"),
     "duplicate_answer": Expect("failed", 0, note="twice"),
-    "uses_reference": Expect("passed", 3, note="course package"),
+    "uses_reference": Expect("passed", 3, policy="from attn_course.reference import"),
     "overfits_public": Expect("failed", 0, message="Hidden test failed"),
     "too_large": Expect("too_large", 0, "too_large"),
     "corrupt": Expect("corrupt", 0, "corrupt"),

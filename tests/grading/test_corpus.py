@@ -29,15 +29,31 @@ def test_every_submission_has_a_row_per_item(batch):
 @pytest.mark.parametrize("name", sorted(corpus.EXPECT))
 def test_submission(batch, name):
     expect = corpus.EXPECT[name]
-    if expect.needs == "bwrap" and not batch.sandboxed:
-        pytest.skip("only the bubblewrap sandbox stops this attack")
     test, written = batch.row(name, corpus.TEST), batch.row(name, corpus.WRITTEN)
-    assert (test["status"], float(test["score"])) == (expect.status, expect.score), test
     assert test["max_score"] == "3"
     assert written["status"] == expect.written, written
+    if expect.policy:  # refused before it ran, saying what it used
+        assert (test["status"], float(test["score"])) == ("policy_violation", 0), test
+        assert expect.policy in test["message"], test["message"]
+        assert any("breaks the answer policy" in n for n in batch.result(name)["notes"])
+        return
+    _expected(batch, name, test)
+
+
+def _expected(batch, name, test):
+    expect = corpus.EXPECT[name]
+    if expect.needs == "bwrap" and not batch.sandboxed:
+        pytest.skip("only the bubblewrap sandbox stops this attack")
+    assert (test["status"], float(test["score"])) == (expect.status, expect.score), test
     assert expect.message in test["message"], test["message"]
     if expect.note:
         assert any(expect.note in n for n in batch.result(name)["notes"]), batch.result(name)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, e in corpus.EXPECT.items() if e.policy))
+def test_without_the_policy_the_sandbox_and_judge_still_hold(unchecked, name):
+    assert unchecked.proc.returncode == 0, unchecked.proc.stderr[-3000:]
+    _expected(unchecked, name, unchecked.row(name, corpus.TEST))
 
 
 def test_written_answers_wait_for_the_instructor(batch):

@@ -258,7 +258,8 @@ def test_manual_scores_are_validated(tmp_path):
     good = tmp_path / "good.csv"
     good.write_text("submission,grade_id,score,answer\nalice,why-max,1.5,text\nbob,why-max,\n")
     assert manual.read_scores(good, a) == {"alice": {"why-max": 1.5}}
-    for body, problem in [("alice,why-max,3", "outside"), ("alice,softmax-check,1", "not a "),
+    for body, problem in [("alice,why-max,3", "outside"), ("alice,nothing-here,1", "not a "),
+                          ("alice,softmax-check,4", "outside 0..3"),
                           ("alice,why-max,many", "not a number"), (",why-max,1", "empty")]:
         bad = tmp_path / "bad.csv"
         bad.write_text("submission,grade_id,score\n" + body + "\n")
@@ -267,16 +268,27 @@ def test_manual_scores_are_validated(tmp_path):
     (tmp_path / "cols.csv").write_text("who,score\n")
     with pytest.raises(manual.ManualScoresError, match="columns"):
         manual.read_scores(tmp_path / "cols.csv", a)
+    assert manual.read_scores(_csv(tmp_path, "alice,softmax-check,3"), a) == {
+        "alice": {"softmax-check": 3.0}}  # an instructor may override a test's score
     result = _result()
-    manual.apply_scores(result, {"alice": {"why-max": 1.5}})
+    manual.apply_scores(result, {"alice": {"why-max": 1.5, "softmax-check": 2.0}})
     assert (result.items[1].score, result.items[1].status) == (1.5, "graded")
+    assert (result.items[0].score, result.items[0].status) == (2.0, "graded")
+    assert result.items[0].message == "Graded by the instructor (the automatic grade: passed)."
 
 
-def test_review_flags_read_code_not_prose():
-    from attn_course.grading.review import flags
+def _csv(folder, row: str):
+    path = folder / "scores.csv"
+    path.write_text("submission,grade_id,score\n" + row + "\n")
+    return path
 
-    prose = '# a signal: open(...) the attn_course docs\ndef f(x):\n    """os.fork()"""\n'
-    assert flags({"a": prose}, ["a"]) == []
-    (note,) = flags({"a": "import os\nos.fork()\nfrom attn_course import reference\n"}, ["a"])
-    assert "course package" in note and "processes" in note
-    assert flags({"a": "def f(x)\n    return x\n"}, ["a"]) == []
+
+def test_the_policy_reads_code_not_prose():
+    from attn_course.policy import violations
+
+    prose = ('# a signal: open(...) the attn_course docs\ndef f(x):\n    """os.fork(), exec"""\n'
+             '    return "reference.softmax"\n')
+    assert violations(prose) == []
+    found = violations("import os\nos.fork()\nfrom attn_course import reference\n")
+    assert [v.line for v in found] == [1, 3]
+    assert violations("def f(x)\n    return x\n") == []  # the kernel reports syntax errors

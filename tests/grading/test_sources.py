@@ -26,6 +26,10 @@ def meta(grade_id, *, grade=False, solution=False, points=None):
     return {"nbgrader": m}
 
 
+# Plain asserts and magics are judged by the kernel's reply: the source has to say it means that.
+BY_KERNEL = {"attn_course": {"judged_by_kernel": True}}
+
+
 def custom_source() -> nbformat.NotebookNode:
     return new_notebook(cells=[
         new_code_cell("import torch\nfrom attn_course.checks import check_softmax",
@@ -34,13 +38,13 @@ def custom_source() -> nbformat.NotebookNode:
                       "    ### END SOLUTION\n", metadata=meta("double-answer", solution=True)),
         new_code_cell("assert double(2) == 4\n### BEGIN HIDDEN TESTS\nassert double(-3) == -6\n"
                       "### END HIDDEN TESTS\n",
-                      metadata=meta("double-test", grade=True, points=2)),
+                      metadata=meta("double-test", grade=True, points=2) | BY_KERNEL),
         new_code_cell("### BEGIN SOLUTION\n" + corpus.CORRECT + "### END SOLUTION\n",
                       metadata=meta("softmax-answer", solution=True)),
         new_code_cell("check_softmax(softmax)\nassert softmax(torch.zeros(3)).shape == (3,)\n",
-                      metadata=meta("softmax-mixed", grade=True, points=3)),
+                      metadata=meta("softmax-mixed", grade=True, points=3) | BY_KERNEL),
         new_code_cell("%time check_softmax(softmax)\n",
-                      metadata=meta("softmax-magic", grade=True, points=1)),
+                      metadata=meta("softmax-magic", grade=True, points=1) | BY_KERNEL),
     ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                 "language": "python"}})
 
@@ -136,3 +140,22 @@ def test_check_without_a_source_uses_the_notebooks_own_tests(tmp_path):
     assert "Expected score from the tests: 0 / 3 points." in text
     assert "Likely mistake" in text
     assert "graded by your instructor" in text
+
+
+def test_a_graded_cell_judged_by_the_kernel_must_be_marked(tmp_path):
+    from attn_course.grading.source import SourceError
+    from tests.grading.conftest import run_cli
+
+    nb = custom_source()
+    unmarked = next(c for c in nb.cells if c.metadata["nbgrader"]["grade_id"] == "double-test")
+    del unmarked.metadata["attn_course"]
+    (tmp_path / "src").mkdir()
+    path = tmp_path / "src" / "01_custom.ipynb"
+    path.write_text(nbformat.writes(nb))
+    with pytest.raises(SourceError, match="'double-test' would be judged by the kernel's reply"):
+        load_source(path)
+    proc = run_cli("release", "--check", "--source", str(path.parent),
+                   "--dest", str(tmp_path / "out"))
+    assert proc.returncode == 1 and "line 1, `assert double(2) == 4`" in proc.stderr, proc.stderr
+    proc = run_cli("grade", "--source", str(path), "--out", str(tmp_path / "grades"))
+    assert proc.returncode == 2 and "judged_by_kernel" in proc.stderr

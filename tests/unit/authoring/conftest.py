@@ -34,6 +34,7 @@ def make_source() -> nbformat.NotebookNode:
         "### END HIDDEN TESTS\n",
         metadata=nbgrader_meta("double-test", grade=True, locked=True, points=2),
     )
+    test.metadata["attn_course"] = {"judged_by_kernel": True}  # plain asserts, on purpose
     written = new_markdown_cell(
         "### BEGIN SOLUTION\nBecause doubling is linear.\n\n**Rubric:** 1 point for linear.\n"
         "### END SOLUTION",

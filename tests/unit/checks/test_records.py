@@ -130,3 +130,18 @@ def test_a_record_stripped_of_its_values_fails():
     verdict = ATTENTION.judge([Record.from_dict(d) for d in dicts], cases)
     assert not verdict.passed
     assert "no numbers" in verdict.message
+
+
+@pytest.mark.parametrize("reason", ["skipped", "no graph", "not reached", None])
+def test_a_forged_reason_for_a_missing_gradient_fails(reason):
+    """An SDPA with no autograd, whose records claim its gradients were merely skipped."""
+    cases = ATTENTION.cases()
+    dicts = [r.to_dict() for r in ATTENTION.run(scaled_dot_product_attention, cases)]
+    for d, case in zip(dicts, cases, strict=True):
+        for name in case.grad:
+            if reason is None:
+                d["grads"].pop(name)
+            else:
+                d["grads"][name] = reason
+    verdict = ATTENTION.judge([Record.from_dict(d) for d in dicts], cases)
+    assert not verdict.passed and "gradients do not reach q, k, v" in verdict.message

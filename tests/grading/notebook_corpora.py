@@ -1,0 +1,202 @@
+"""Attacks on the graded notebooks 01, 03 and 04, each with what the grader must conclude.
+
+A submission is the student notebook with some answer cells replaced (the others keep the
+course's solution, so every item not under attack must still pass). `Expect` gives, per item,
+the status and score, and a piece of the message; `unchecked` gives the outcome when the same
+file is graded with --no-answer-policy (only the sandbox and the out-of-kernel judge hold then),
+for the attacks where that is meaningful.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Attack:
+    answers: dict[str, str]  # grade_id -> the answer cell's text
+    expect: dict[str, tuple[str, float, str]]  # item -> (status, score, piece of the message)
+    unchecked: dict[str, tuple[str, float, str]] = field(default_factory=dict)
+
+
+def solution_answers(notebook: str) -> dict[str, str]:
+    """The course's own answer cells of a notebook (markers removed)."""
+    nb = json.loads((ROOT / "solutions" / f"{notebook}.ipynb").read_text())
+    out = {}
+    for cell in nb["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if cell["cell_type"] == "code" and meta.get("solution") and not meta.get("grade"):
+            text = "".join(cell["source"])
+            out[meta["grade_id"]] = "\n".join(line for line in text.splitlines()
+                                              if "### BEGIN SOLUTION" not in line
+                                              and "### END SOLUTION" not in line) + "\n"
+    return out
+
+
+def submission(notebook: str, answers: dict[str, str]) -> bytes:
+    """The student notebook with the solution's answers, then `answers`, in its answer cells."""
+    nb = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())
+    filled = {**solution_answers(notebook), **answers}
+    for cell in nb["cells"]:
+        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if grade_id in filled:
+            cell["source"] = filled[grade_id]
+    return json.dumps(nb, indent=1).encode()
+
+
+def _code(text: str) -> str:
+    return textwrap.dedent(text)
+
+
+# ---- notebook 01: scaled dot-product attention -------------------------------------------------
+NUMPY_SDPA = _code("""\
+    import numpy as np
+
+    def scaled_dot_product_attention(q, k, v, mask=None):
+        qn, kn, vn = (t.detach().numpy() for t in (q, k, v))
+        s = qn @ np.swapaxes(kn, -1, -2) / np.sqrt(qn.shape[-1])
+        if mask is not None:
+            s = np.where(mask.numpy(), s, -np.inf)
+        w = np.exp(s - s.max(axis=-1, keepdims=True))
+        w = w / w.sum(axis=-1, keepdims=True)
+        return torch.from_numpy(w @ vn).to(q.dtype), torch.from_numpy(w).to(q.dtype)
+    """)
+# The gradients of a function without autograd, reported as merely "skipped".
+FORGED_GRADIENTS = NUMPY_SDPA + _code("""\
+    import attn_course.checks.run as run
+    run._grads = lambda case, *rest: dict.fromkeys(case.grad, "skipped")
+    """)
+# A blank answer, and a probe that records what the course's reference returns.
+PROBE_RECORDS_REFERENCE = _code("""\
+    def scaled_dot_product_attention(q, k, v, mask=None):
+        raise NotImplementedError()
+
+    import attn_course.grading.kernel_probe as kernel_probe
+    from attn_course import reference as _reference
+    _probe = kernel_probe.probe
+    def _fake(directory, filename, name, target, options):
+        return _probe(directory, filename, name,
+                      lambda: _reference.scaled_dot_product_attention, options)
+    kernel_probe.probe = _fake
+    """)
+
+NOTEBOOK_01 = "01_scaled_dot_product_attention"
+ATTACKS_01 = {
+    "solution": Attack({}, {"sdpa-check": ("passed", 5, "")}),
+    "calls_torch": Attack(
+        {"sdpa-answer": _code("""\
+            def scaled_dot_product_attention(q, k, v, mask=None):
+                out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+                w = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
+                return out, w
+            """)},
+        {"sdpa-check": ("policy_violation", 0, "`F.scaled_dot_product_attention` is what this "
+                                               "exercise asks you to write yourself")}),
+    "calls_the_reference": Attack(
+        {"sdpa-answer": _code("""\
+            def scaled_dot_product_attention(q, k, v, mask=None):
+                return reference.scaled_dot_product_attention(q, k, v, mask)
+            """)},
+        {"sdpa-check": ("policy_violation", 0, "`reference` is defined by the notebook")}),
+    "probe_records_the_reference": Attack(
+        {"sdpa-answer": PROBE_RECORDS_REFERENCE},
+        {"sdpa-check": ("policy_violation", 0, "attn_course.grading.kernel_probe")}),
+    "forged_gradients": Attack(
+        {"sdpa-answer": FORGED_GRADIENTS},
+        {"sdpa-check": ("policy_violation", 0, "attn_course.checks.run")},
+        unchecked={"sdpa-check": ("failed", 0, "gradients do not reach q, k, v")}),
+}
+
+# ---- notebook 03: self-attention and the positional encoding ---------------------------------
+NOTEBOOK_03 = "03_self_attention"
+ATTACKS_03 = {
+    "solution": Attack({}, {"self-attention-check": ("passed", 4, ""),
+                            "pe-check": ("passed", 3, "")}),
+    "stubs_and_their_own_checks": Attack(
+        {"self-attention-answer": _code("""\
+            class SelfAttention(nn.Module):
+                pass
+
+            def check_self_attention(*args, **kwargs):
+                return None
+            """),
+         "pe-answer": _code("""\
+            def sinusoidal_positional_encoding(T, d_model):
+                pass
+
+            def check_positional_encoding(*args, **kwargs):
+                return None
+            """)},
+        {"self-attention-check": ("policy_violation", 0, "`check_self_attention` is a name the "
+                                                         "notebook defines"),
+         "pe-check": ("policy_violation", 0, "`check_positional_encoding` is a name")},
+        unchecked={"self-attention-check": ("failed", 0, "SelfAttention"),
+                   "pe-check": ("failed", 0, "returned None")}),
+    "errors_swallowed": Attack(
+        {"self-attention-answer": _code("""\
+            class SelfAttention(nn.Module):
+                pass
+
+            get_ipython().set_custom_exc((Exception,), lambda *args, **kwargs: None)
+            """)},
+        {"self-attention-check": ("policy_violation", 0, "get_ipython"),
+         "pe-check": ("passed", 3, "")},
+        unchecked={"self-attention-check": ("failed", 0, "SelfAttention"),
+                   "pe-check": ("passed", 3, "")}),
+    "wraps_torch_attention": Attack(
+        {"self-attention-answer": _code("""\
+            class SelfAttention(nn.Module):
+                def __init__(self, d_model, d_k, d_v=None, bias=False):
+                    super().__init__()
+                    self.inner = nn.MultiheadAttention(d_model, 1, bias=bias, batch_first=True)
+
+                def forward(self, x, mask=None):
+                    return self.inner(x, x, x, attn_mask=None if mask is None else ~mask)
+            """)},
+        {"self-attention-check": ("policy_violation", 0, "nn.MultiheadAttention"),
+         "pe-check": ("passed", 3, "")}),
+}
+
+# ---- notebook 04: multi-head attention -------------------------------------------------------
+NOTEBOOK_04 = "04_multi_head_attention"
+ATTACKS_04 = {
+    "solution": Attack({}, {"split-check": ("passed", 2, ""), "merge-check": ("passed", 2, ""),
+                            "mha-check": ("passed", 5, "")}),
+    "stub_and_its_own_check": Attack(
+        {"mha-answer": _code("""\
+            class MultiHeadSelfAttention(nn.Module):
+                pass
+
+            def check_multi_head_self_attention(*args, **kwargs):
+                return None
+            """)},
+        {"split-check": ("passed", 2, ""), "merge-check": ("passed", 2, ""),
+         "mha-check": ("policy_violation", 0, "`check_multi_head_self_attention` is a name")},
+        unchecked={"mha-check": ("failed", 0, "MultiHeadSelfAttention")}),
+    "wraps_torch_attention": Attack(
+        {"mha-answer": _code("""\
+            class MultiHeadSelfAttention(nn.Module):
+                def __init__(self, d_model, num_heads, bias=True):
+                    super().__init__()
+                    self.inner = nn.MultiheadAttention(d_model, num_heads, bias=bias,
+                                                       batch_first=True)
+
+                def forward(self, x, mask=None, return_weights=False):
+                    out, w = self.inner(x, x, x, average_attn_weights=False)
+                    return (out, w) if return_weights else out
+            """)},
+        {"mha-check": ("policy_violation", 0, "nn.MultiheadAttention")}),
+    "split_from_the_reference": Attack(
+        {"split-answer": "split_heads = reference.split_heads\n"},
+        {"split-check": ("policy_violation", 0, "`reference`"),
+         "merge-check": ("passed", 2, ""),
+         "mha-check": ("policy_violation", 0, "`split_heads` is defined by the answer cell "
+                                              "`split-answer`")}),
+}
+
+CORPORA = {NOTEBOOK_01: ATTACKS_01, NOTEBOOK_03: ATTACKS_03, NOTEBOOK_04: ATTACKS_04}
