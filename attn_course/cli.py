@@ -90,10 +90,27 @@ def _misuse(command: str, message: str) -> int:
 def _cmd_grade(args: argparse.Namespace) -> int:
     from attn_course.grading import manual
     from attn_course.grading.results import Store
+    from attn_course.grading.shards import parse_shard
     from attn_course.grading.source import SourceError, load_source
 
     if args.jobs < 1 or args.timeout <= 0 or args.submission_timeout <= 0:
         return _misuse("grade", "--jobs, --timeout and --submission-timeout must be positive")
+    shard = None
+    if args.shard is not None:
+        try:
+            shard = parse_shard(args.shard)
+        except ValueError as exc:
+            return _misuse("grade", str(exc))
+    if args.merge is not None:
+        if args.submissions or shard is not None:
+            return _misuse("grade", "--merge joins graded OUTDIRs: give no submissions and no "
+                                    "--shard with it")
+        for part in args.merge:
+            if not (Path(part) / "results").is_dir():
+                return _misuse("grade", f"--merge {part}: not an OUTDIR of `attn-course grade` "
+                                        "(it has no results/ folder)")
+            if Path(part).resolve() == Path(args.out).resolve():
+                return _misuse("grade", f"--merge {part}: that is --out itself")
     try:
         assignment = load_source(args.source)
     except SourceError as exc:
@@ -117,16 +134,26 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     from attn_course.grading.batch import discover, grade_batch
     from attn_course.grading.reports import how_run, summary, write_reports
     from attn_course.grading.sandbox import Sandbox
+    from attn_course.grading.shards import shard_of
 
     files, warnings = discover(args.submissions)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.submissions and not files:
         return _misuse("grade", "no submission found in " + " ".join(args.submissions))
+    if shard is not None:
+        found = len(files)
+        files = [(path, name) for path, name in files if shard_of(name, shard[1]) == shard[0]]
+        print(f"Share {shard[0]} of {shard[1]}: {len(files)} of the {found} submission(s) found.")
     if scores:
         manual.store_scores(store.outdir, scores)
         print(f"merged {sum(len(v) for v in scores.values())} manual score(s)")
-    if files:
+    left_out = False  # something named was not graded, or a result not kept
+    reports_written = True
+    if args.merge:
+        left_out = _merge(args, store, assignment)
+        results, stale = write_reports(store, assignment)
+    elif files:
         try:
             warning = Sandbox(settings.limits, mode=settings.sandbox).warning
         except RuntimeError as exc:
@@ -146,10 +173,24 @@ def _cmd_grade(args: argparse.Namespace) -> int:
               + (f", skipped {len(report.busy)} being graded by another grader"
                  if report.busy else "") + f" in {report.seconds:.1f} s.")
         print(how_run(results, report.graded, assignment.uses_gpu and settings.gpu))
+        if report.replaced:
+            print(f"Graded again {len(report.replaced)} file(s) that changed since they were "
+                  f"graded: {', '.join(report.replaced[:10])}")
+        if report.unsaved:
+            print(f"warning: {len(report.unsaved)} result(s) could not be saved in {args.out} "
+                  f"(is the disk full?): {', '.join(report.unsaved[:10])}. They are graded "
+                  "again when the same command runs with space to spare.", file=sys.stderr)
+        for problem in report.problems:
+            print(f"warning: {problem}", file=sys.stderr)
+        for conflict in report.conflicts:
+            print(f"warning: not graded, {conflict}: grade into another OUTDIR, or pass --force "
+                  "to replace that result", file=sys.stderr)
         stale = report.stale
+        left_out = bool(report.conflicts or report.unsaved or report.problems)
+        reports_written = not report.problems
     else:
         results, stale = write_reports(store, assignment)
-        if not args.manual_scores:
+        if not args.manual_scores and shard is None:
             print(f"No submissions named: reports rebuilt from the {len(results)} result(s) "
                   f"stored in {args.out}.")
     if stale:
@@ -161,8 +202,21 @@ def _cmd_grade(args: argparse.Namespace) -> int:
               f"{broken[0].submission}: {broken[0].message[:300]}\nThese are retried when the "
               "same command runs again.", file=sys.stderr)
     print(summary(assignment, results))
-    print(f"Wrote {store.outdir / 'grades.csv'}, grades.json, feedback/ and manual/.")
-    return 0
+    if reports_written:
+        print(f"Wrote {store.outdir / 'grades.csv'}, grades.json, feedback/ and manual/.")
+    return 1 if left_out else 0
+
+
+def _merge(args: argparse.Namespace, store, assignment) -> bool:
+    """Join the results of the OUTDIRs named by --merge into --out, saying what was done;
+    whether a result or score was left out (a conflict, a file in use, an unreadable one)."""
+    from attn_course.grading.shards import describe, merge
+
+    parts = [Path(p) for p in args.merge]
+    report = merge(store, assignment, parts, force=args.force)
+    for line in describe(report, parts):
+        print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)
+    return bool(report.conflicts or report.score_conflicts or report.busy or report.unreadable)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -240,9 +294,17 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--max-submission-size", default="64M",
                        help="larger files are not graded (default 64M)")
     grade.add_argument("--force", action="store_true",
-                       help="grade again even when a result for the same file exists")
+                       help="grade again even when a result for the same file exists, and "
+                            "replace a result that OUTDIR holds for another file of the same "
+                            "name (with --merge: take the parts' results)")
     grade.add_argument("--manual-scores", action="append", metavar="CSV",
                        help="merge hand-given scores (columns submission,grade_id,score)")
+    grade.add_argument("--shard", metavar="K/N",
+                       help="grade only share K of N of the submissions found (1 <= K <= N), "
+                            "e.g. one task of a Slurm array; join the shares with --merge")
+    grade.add_argument("--merge", nargs="+", metavar="PART_OUTDIR",
+                       help="copy the results of OUTDIRs graded with --shard (or any other "
+                            "OUTDIRs of the same source) into --out and rebuild its reports")
     grade.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     grade.set_defaults(run=_cmd_grade)
 

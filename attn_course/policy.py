@@ -59,8 +59,11 @@ ALLOWED_MODULES = ("torch", "numpy", "math", "typing", "functools", "itertools",
 BLOCKED_MODULES = ("torch.hub", "torch.package", "torch.serialization", "torch.library",
                    "torch.utils.cpp_extension", "torch.fx", "torch.jit", "numpy.lib",
                    "numpy.ctypeslib", "numpy.f2py")
-# Objects that run code hidden from a static reading (pickles) or below Python.
-BLOCKED_OBJECTS = ("torch.load", "torch.ops", "torch.classes", "numpy.load")
+# Objects that run code hidden from a static reading (pickles), below Python, or that evaluate
+# strings as names of the notebook (annotations).
+BLOCKED_OBJECTS = ("torch.load", "torch.ops", "torch.classes", "numpy.load",
+                   "typing.get_type_hints", "typing.ForwardRef", "functools.singledispatch",
+                   "functools.singledispatchmethod")
 
 SAFE_BUILTINS = frozenset({
     "abs", "all", "any", "bool", "callable", "complex", "dict", "divmod", "enumerate", "filter",

@@ -12,18 +12,21 @@ threads cost less than worker processes, which would each import torch again.
 
 from __future__ import annotations
 
-import re
+import hashlib
+import os
 import sys
 import time
 import traceback
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
 from attn_course.grading.kernel import STOP
-from attn_course.grading.reports import write_reports
-from attn_course.grading.results import ItemResult, Store, SubmissionResult
+from attn_course.grading.reports import current_results, write_reports
+from attn_course.grading.results import Store, SubmissionResult, grader_error_items
 from attn_course.grading.sandbox import sweep
 from attn_course.grading.source import Assignment
 from attn_course.grading.submission import file_sha256
@@ -37,73 +40,124 @@ class BatchReport:
     graded: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)  # being graded by another grader
+    replaced: list[str] = field(default_factory=list)  # the file changed since it was graded
+    conflicts: list[str] = field(default_factory=list)  # the name holds another file's result
+    unsaved: list[str] = field(default_factory=list)  # graded, but OUTDIR could not keep it
+    problems: list[str] = field(default_factory=list)  # what went wrong writing OUTDIR
     results: list[SubmissionResult] = field(default_factory=list)
     stale: int = 0  # stored results for another version of the source, left out
     seconds: float = 0.0
 
 
-def _safe(name: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".") or "_"
-    return name[:120]
+SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+MAX_NAME = 150
+
+
+def submission_name(relative: PurePath) -> str:
+    """A file name for a submission, from its path relative to what was given, one to one.
+
+    Folders are joined with "+", `.ipynb` is dropped, and every other character outside
+    [A-Za-z0-9._-] (and a leading ".") is written %XX, so two paths never share a name:
+    alice/ps1/01_attention.ipynb -> alice+ps1+01_attention. A name over `MAX_NAME` characters
+    keeps its start and ends with a hash of the whole path.
+    """
+    parts = list(relative.parts)
+    if parts and parts[-1].endswith(".ipynb"):
+        parts[-1] = parts[-1][: -len(".ipynb")]
+
+    def encode(part: str) -> str:
+        out = "".join(ch if ch in SAFE else "".join(
+            f"%{b:02X}" for b in ch.encode("utf-8", "surrogateescape"))  # bytes of no charset
+            for ch in part)
+        return "%2E" + out[1:] if out.startswith(".") else out
+
+    name = "+".join(encode(p) for p in parts) or "%00"
+    return _tagged(name) if len(name) > MAX_NAME else name
+
+
+def _tagged(name: str) -> str:
+    """`name` cut to fit `MAX_NAME`, ending "~" and a hash of all of it ("~" is written %7E in
+    any other name, so a tagged name is like no other)."""
+    return name[: MAX_NAME - 17] + "~" + hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
+def _case_distinct(names: list[str]) -> list[str]:
+    """Names that differ in case only (Alice, alice) would share a result file where file
+    names ignore case (macOS, Windows): those are tagged with a hash."""
+    folded = Counter(n.casefold() for n in names)
+    return [n if folded[n.casefold()] == 1 else _tagged(n) for n in names]
+
+
+def _walk(root: Path, warnings: list[str]) -> Iterator[Path]:
+    """The *.ipynb files under `root`, without recursion (any depth), links or hidden entries.
+
+    A folder that cannot be listed (no permission, a path longer than the system allows) is
+    named in `warnings` and skipped.
+    """
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as error:
+            shown = str(folder) if len(str(folder)) <= 200 else f"{str(folder)[:200]}…"
+            warnings.append(f"{shown}: folder skipped ({error.strerror or error})")
+            continue
+        for entry in entries:
+            if entry.name.startswith(".") or entry.is_symlink():
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+            elif entry.name.endswith(".ipynb") and entry.is_file(follow_symlinks=False):
+                yield Path(entry.path)
 
 
 def discover(inputs: list[str | Path]) -> tuple[list[tuple[Path, str]], list[str]]:
-    """Files to grade (folders: their *.ipynb, recursively) with a unique, safe name for each.
+    """Files to grade (folders: their *.ipynb at any depth) and a unique name for each.
 
-    The name is the file's stem; files with the same stem are told apart by their path inside
-    the folder given (submitted/alice/ps1/01.ipynb -> alice__ps1__01).
+    A name comes from the file's whole path below the folder given (a file given by itself:
+    its name). Should two of this run's files still share a name (the same path below two
+    folders), every name is taken from the path below the folders' common parent instead:
+    batch1/s1.ipynb and late/s1.ipynb become batch1+s1 and late+s1.
     """
-    files: list[tuple[Path, Path]] = []  # (file, path relative to the argument)
+    files: list[tuple[Path, Path, Path]] = []  # (file, the argument, path below it)
     warnings: list[str] = []
     seen: set[Path] = set()
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(
-                f for f in path.rglob("*.ipynb")
-                if not f.is_symlink() and f.is_file()
-                and not any(part.startswith(".") for part in f.relative_to(path).parts)
-            )
+            found = [(f, path, f.relative_to(path)) for f in _walk(path, warnings)]
             if not found:
                 warnings.append(f"{path}: no .ipynb files in this folder")
-            candidates = [(f, f.relative_to(path)) for f in found]
         elif path.exists() or path.is_symlink():
-            candidates = [(path, Path(path.parent.name) / path.name)]
+            found = [(path, path.parent, Path(path.name))]
         else:
             warnings.append(f"{path}: no such file or folder")
-            candidates = []
-        for f, rel in candidates:
+            found = []
+        for f, base, rel in found:
             key = f.resolve()
             if key not in seen:
                 seen.add(key)
-                files.append((f, rel))
-    stems: dict[str, int] = {}
-    for f, _ in files:
-        stems[_safe(f.stem)] = stems.get(_safe(f.stem), 0) + 1
-    named: list[tuple[Path, str]] = []
-    used: set[str] = set()
-    for f, rel in files:
-        name = _safe(f.stem)
-        if stems[name] > 1:
-            name = _safe("__".join(p for p in rel.with_suffix("").parts if p))
-        base, n = name, 2
-        while name in used:
-            name, n = f"{base}-{n}", n + 1
-        used.add(name)
-        named.append((f, name))
-    return named, warnings
+                files.append((f, base, rel))
+    names = [submission_name(rel) for _, _, rel in files]
+    if len(set(names)) < len(names):
+        common = Path(os.path.commonpath([str(b.resolve()) for _, b, _ in files]))
+        names = [submission_name(f.resolve().relative_to(common)) for f, _, _ in files]
+    names = _case_distinct(names)
+    return [(f, name) for (f, _, _), name in zip(files, names, strict=True)], warnings
 
 
-def _grader_error(assignment: Assignment, path: Path, name: str, message: str) -> SubmissionResult:
-    items = [ItemResult(i.grade_id, i.kind, i.points, None if i.kind == "manual" else 0.0,
-                        "grader_error", message) for i in assignment.items]
-    return SubmissionResult(name, str(path), file_sha256(path), assignment.name,
-                            assignment.sha256, "grader_error", message, items)
+def _grader_error(assignment: Assignment, path: Path, name: str, message: str,
+                  max_bytes: int) -> SubmissionResult:
+    items = grader_error_items(assignment.items, message)
+    return SubmissionResult(name, str(Path(path).resolve()), file_sha256(path, max_bytes),
+                            assignment.name, assignment.sha256, "grader_error", message, items)
 
 
 def grade_one(assignment: Assignment, settings: Settings, outdir: Path, path: Path, name: str,
               force: bool) -> tuple[str, SubmissionResult | None]:
-    """("graded" | "cached" | "busy", result) for one file, under its lock."""
+    """("graded" | "cached" | "busy" | "unsaved", result) for one file, under its lock."""
     from attn_course.grading.grader import grade_submission
 
     store = Store(outdir)
@@ -112,15 +166,20 @@ def grade_one(assignment: Assignment, settings: Settings, outdir: Path, path: Pa
         return "busy", None
     try:
         if not force:
-            cached = store.cached(name, file_sha256(path), assignment.sha256)
+            cached = store.cached(name, file_sha256(path, settings.max_bytes), assignment.sha256)
             if cached is not None:
                 return "cached", cached
         try:
             result = grade_submission(assignment, path, name, settings)
         except Exception as exc:  # a bug of the grader: keep the batch going, retry next run
             detail = "".join(traceback.format_exception_only(exc)).strip()
-            result = _grader_error(assignment, path, name, f"grader error: {detail}")
-        store.save(result)
+            result = _grader_error(assignment, path, name, f"grader error: {detail}",
+                                   settings.max_bytes)
+        try:
+            store.save(result)
+        except OSError as exc:  # a full disk: the machine's fault, graded again next run
+            print(f"warning: {name}: the result could not be saved: {exc}", file=sys.stderr)
+            return "unsaved", result
         return "graded", result
     finally:
         lock.release()
@@ -145,20 +204,29 @@ def grade_batch(assignment: Assignment, files: list[tuple[Path, str]], outdir: P
     report = BatchReport()
     todo: list[tuple[Path, str]] = []
     for path, name in files:
-        if not force and store.cached(name, file_sha256(path), assignment.sha256) is not None:
-            report.cached.append(name)
-        else:
-            todo.append((path, name))
+        stored = store.load(name)
+        if stored is not None and not force:
+            if Path(stored.file).resolve() != path.resolve():
+                report.conflicts.append(f"{name}: {outdir} holds the result of {stored.file}, "
+                                        f"not {path}")
+                continue
+            if store.cached(name, file_sha256(path, settings.max_bytes),
+                            assignment.sha256) is not None:
+                report.cached.append(name)
+                continue
+            if stored.source_sha256 == assignment.sha256 and stored.cacheable:
+                report.replaced.append(name)
+        todo.append((path, name))
     bar = _progress(len(files), len(report.cached), progress)
     last_report = 0.0
 
     def done(name: str, state: str) -> None:
         nonlocal last_report
-        getattr(report, {"graded": "graded", "cached": "cached", "busy": "busy"}[state]).append(
-            name)
+        getattr(report, state).append(name)
         bar.update(1)
         if state == "graded" and time.monotonic() - last_report > 2.0:
-            write_reports(store, assignment, manual_export=False, feedback_for=[name])
+            _write(lambda: write_reports(store, assignment, manual_export=False,
+                                         feedback_for=[name]), report)
             last_report = time.monotonic()
 
     try:
@@ -171,9 +239,19 @@ def grade_batch(assignment: Assignment, files: list[tuple[Path, str]], outdir: P
             _run_threads(assignment, settings, outdir, todo, jobs, force, done)
     finally:
         bar.close()
-        report.results, report.stale = write_reports(store, assignment)
+        report.results, report.stale = _write(lambda: write_reports(store, assignment),
+                                              report) or current_results(store, assignment)
         report.seconds = time.monotonic() - start
     return report
+
+
+def _write(write, report: BatchReport):
+    """Write reports; a full disk is noted, not raised (the results already saved stay)."""
+    try:
+        return write()
+    except OSError as exc:
+        report.problems.append(f"the reports could not be written: {exc}")
+        return None
 
 
 def _run_threads(assignment, settings, outdir, todo, jobs, force, done) -> None:
@@ -189,7 +267,7 @@ def _run_threads(assignment, settings, outdir, todo, jobs, force, done) -> None:
                 try:
                     state, _ = future.result()
                 except Exception as exc:  # e.g. the disk is full: report it, keep going
-                    state = _record_error(assignment, outdir, path, name,
+                    state = _record_error(assignment, settings, outdir, path, name,
                                           f"{type(exc).__name__}: {exc}")
                 done(name, state)
         except KeyboardInterrupt:
@@ -198,10 +276,12 @@ def _run_threads(assignment, settings, outdir, todo, jobs, force, done) -> None:
             raise
 
 
-def _record_error(assignment, outdir, path, name, message) -> str:
+def _record_error(assignment, settings, outdir, path, name, message) -> str:
     try:
-        Store(outdir).save(_grader_error(assignment, path, name, f"grader error: {message}"))
+        Store(outdir).save(_grader_error(assignment, path, name, f"grader error: {message}",
+                                         settings.max_bytes))
     except OSError as exc:
         print(f"warning: {name}: {message}; the result could not be saved: {exc}",
               file=sys.stderr)
+        return "unsaved"
     return "graded"

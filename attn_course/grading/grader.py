@@ -12,6 +12,7 @@ device, and its time limits start once it has one.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from attn_course.grading.kernel import STOP, CellRun, Kernel, KernelStartError, 
 from attn_course.grading.memory import format_size
 from attn_course.grading.probes import ProbeOutcome, judge_probe, plan_test_cell, read_result
 from attn_course.grading.rebuild import Rebuilt, rebuild
-from attn_course.grading.results import ItemResult, SubmissionResult
+from attn_course.grading.results import ItemResult, SubmissionResult, grader_error_items
 from attn_course.grading.sandbox import Sandbox
 from attn_course.grading.settings import Settings
 from attn_course.grading.source import Assignment, Item
@@ -76,7 +77,9 @@ def _execute(rebuilt: Rebuilt, sandbox: Sandbox, settings: Settings, judge: Thre
             if plan is not None:
                 for probe in plan.probes:
                     data = read_result(io_fd, probe.filename)
-                    record.outcomes.append(judge.submit(judge_probe, probe, data))
+                    short = short_of_space(sandbox.io) if data == "missing" else ""
+                    record.outcomes.append(judge.submit(_machine_fault, short) if short
+                                           else judge.submit(judge_probe, probe, data))
             if record.run.status in ("died", "out_of_memory") or record.run.killed:
                 how = {"timeout": "the kernel was stopped", "died": "the kernel died"}.get(
                     record.run.status, f"the kernel {record.run.evalue}")
@@ -85,6 +88,43 @@ def _execute(rebuilt: Rebuilt, sandbox: Sandbox, settings: Settings, judge: Thre
         os.close(io_fd)
         kernel.shutdown()
     return cells, stopped
+
+
+LOW_SPACE = 64 * 2**20  # bytes free under which a missing result is the machine's fault
+
+
+def short_of_space(folder: Path) -> str:
+    """Why the grading machine cannot hold a result in `folder` ("" when it can)."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        return f"the grading machine cannot check its free space: {exc}"
+    if free >= LOW_SPACE:
+        return ""
+    return (f"the grading machine is short of space ({free / 2**20:.0f} MiB free where the "
+            "results are written): the result of this test is missing")
+
+
+def _machine_fault(message: str) -> ProbeOutcome:
+    return ProbeOutcome(False, f"grader error: {message}", "grader_error")
+
+
+def _setup_failure(rebuilt: Rebuilt, cells: dict[int, _Cell]) -> str:
+    """The error of a notebook cell that runs before any of the student's (its imports, its
+    setup): it fails the same way for every submission, so it is the machine's fault. A cell
+    tagged `raises-exception` (a demo of an error) is expected to fail."""
+    for index, role in enumerate(rebuilt.roles):
+        if role in ("answer", "manual"):
+            return ""
+        if "raises-exception" in rebuilt.notebook.cells[index].metadata.get("tags", []):
+            continue
+        run = cells.get(index, _Cell()).run
+        if run is not None and run.status != "ok":
+            text = run.error_text() if run.status != "error" else (run.traceback or
+                                                                    run.error_text())
+            return (f"the notebook's own cell {index + 1} (before any answer) failed, so "
+                    f"nothing can be graded: {text[-1500:]}")
+    return ""
 
 
 def _outcome(future: Future) -> ProbeOutcome:
@@ -178,6 +218,16 @@ def _manual_item(item: Item, rebuilt: Rebuilt, assignment: Assignment,
     return result(None, "manual", "Awaiting manual grading.")
 
 
+def _machine_failed(result: SubmissionResult, assignment: Assignment, message: str,
+                    start: float) -> SubmissionResult:
+    """The result when the grading machine failed: every item a grader_error (not cached, so
+    the next run grades the submission again)."""
+    result.status, result.message = "grader_error", message
+    result.items = grader_error_items(assignment.items, message)
+    result.seconds = time.monotonic() - start
+    return result
+
+
 def _claim_gpu(assignment: Assignment, settings: Settings) -> GpuSlot | None:
     """A GPU of its own for a submission of a GPU source (waits for one); None for CPU work."""
     if not (assignment.uses_gpu and settings.gpu):
@@ -197,8 +247,9 @@ def grade_submission(assignment: Assignment, path: str | Path, name: str,
     start = time.monotonic()
     path = Path(path)
     sub = read_submission(path, assignment.answer_ids, settings.max_bytes)
-    result = SubmissionResult(name, str(path), sub.sha256, assignment.name, assignment.sha256,
-                              "graded", notes=list(sub.notes), graded_at=_now())
+    result = SubmissionResult(name, str(path.resolve()), sub.sha256, assignment.name,
+                              assignment.sha256, "graded", notes=list(sub.notes),
+                              graded_at=_now())
     if sub.problem is not None:
         status, message = sub.problem
         result.status, result.message = status, message
@@ -231,14 +282,14 @@ def grade_submission(assignment: Assignment, path: str | Path, name: str,
                                       start + settings.submission_timeout)
     except KernelStartError as exc:
         judge.shutdown()
-        result.status, result.message = "grader_error", str(exc)
-        result.items = [ItemResult(i.grade_id, i.kind, i.points, None if i.kind == "manual"
-                                   else 0.0, "grader_error", str(exc)) for i in assignment.items]
-        result.seconds = time.monotonic() - start
-        return result
+        return _machine_failed(result, assignment, str(exc), start)
     finally:
         if slot is not None:
             slot.release()
+    setup = _setup_failure(rebuilt, cells)
+    if setup:
+        judge.shutdown()
+        return _machine_failed(result, assignment, f"grader error: {setup}", start)
     try:
         for item in assignment.items:
             refused = _refused(item, broken)

@@ -87,6 +87,29 @@ def _clean(text: str) -> str:
     return _ANSI.sub("", text)[:MAX_TEXT]
 
 
+class _Tail:
+    """Reads a pipe to its end in a thread, keeping its last `keep` bytes."""
+
+    def __init__(self, pipe, keep: int = 1500):
+        self.keep, self._buffer = keep, b""
+        self._thread = threading.Thread(target=self._drain, args=(pipe,), daemon=True,
+                                        name="kernel-stderr")
+        self._thread.start()
+
+    def _drain(self, pipe) -> None:
+        try:
+            while chunk := pipe.read1(1 << 16):
+                self._buffer = (self._buffer + chunk)[-self.keep:]
+        except (OSError, ValueError):
+            pass
+        finally:
+            pipe.close()
+
+    def text(self) -> str:
+        self._thread.join(timeout=2)  # the kernel has died or exited: its pipe is closing
+        return self._buffer.decode(errors="replace").strip()
+
+
 class _OneSpec(KernelSpecManager):
     """A kernel spec manager that knows exactly one spec: the sandboxed kernel."""
 
@@ -131,28 +154,27 @@ class Kernel:
             context=self.ctx,
         )
         self.kc = None
+        self._stderr: _Tail | None = None
         cwd = sandbox.home if sandbox.mode != "bwrap" else sandbox.root
         try:
-            with open(sandbox.log, "ab") as log:
-                self.km.start_kernel(stdout=subprocess.DEVNULL, stderr=log,
-                                     env=sandbox.environment(), cwd=str(cwd))
+            # stderr goes to a pipe the grader drains: the kernel holds no host file open
+            self.km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 env=sandbox.environment(), cwd=str(cwd))
+            self._stderr = _Tail(self.km.provisioner.process.stderr)
             sandbox.watch_memory(self.km.provisioner.pid)
             self.kc = self.km.client(context=self.ctx)
             self.kc.start_channels()
             self.kc.wait_for_ready(timeout=startup_timeout)
         except Exception as exc:
+            self.shutdown()  # first: the pipe closes, and its last lines are all there
             tail = self._log_tail()
-            self.shutdown()
             if sandbox.memory.exceeded:
                 raise KernelStartError(f"the kernel {sandbox.memory.describe()} while starting: "
                                        "raise --memory-limit") from None
             raise KernelStartError(f"the kernel did not start: {exc}. {tail}".strip()) from None
 
     def _log_tail(self) -> str:
-        try:
-            text = self.sandbox.log.read_bytes()[-1500:].decode(errors="replace").strip()
-        except OSError:
-            return ""
+        text = self._stderr.text() if self._stderr is not None else ""
         return f"Kernel log: {text}" if text else ""
 
     def alive(self) -> bool:

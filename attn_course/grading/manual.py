@@ -17,7 +17,12 @@ import json
 import math
 from pathlib import Path
 
-from attn_course.grading.results import SubmissionResult, atomic_write
+from attn_course.grading.results import (
+    FORMULA_STARTS,
+    SubmissionResult,
+    atomic_write,
+    write_csv,
+)
 from attn_course.grading.source import Assignment
 
 
@@ -44,7 +49,7 @@ def read_scores(path: Path, assignment: Assignment) -> dict[str, dict[str, float
         if not raw:
             continue  # not graded yet
         grade_id = (row.get("grade_id") or "").strip()
-        submission = (row.get("submission") or "").strip()
+        submission = _unprotected((row.get("submission") or "").strip())
         if grade_id not in items:
             raise ManualScoresError(f"{path}, line {line}: {grade_id!r} is not a graded item "
                                     f"of {assignment.name} ({', '.join(items) or 'none'})")
@@ -60,6 +65,11 @@ def read_scores(path: Path, assignment: Assignment) -> dict[str, dict[str, float
                                     f"for {grade_id}")
         scores.setdefault(submission, {})[grade_id] = score
     return scores
+
+
+def _unprotected(cell: str) -> str:
+    """A cell as written before `spreadsheet_safe` protected it from formula evaluation."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
 
 
 def stored_scores(outdir: Path) -> dict[str, dict[str, float]]:
@@ -121,13 +131,10 @@ def export(outdir: Path, assignment: Assignment, results: list[SubmissionResult]
             answer = result.answers.get(item.grade_id, "")
             score = "" if got.score is None else f"{got.score:g}"
             rows.append((result.submission, score, got.status, answer))
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["submission", "grade_id", "max_score", "score", "status", "answer"])
-        for submission, score, status, answer in rows:
-            writer.writerow([submission, item.grade_id, f"{item.points:g}", score, status,
-                             answer])
-        atomic_write(folder / f"{item.grade_id}.csv", buf.getvalue())
+        table = [["submission", "grade_id", "max_score", "score", "status", "answer"]]
+        table += [[submission, item.grade_id, f"{item.points:g}", score, status, answer]
+                  for submission, score, status, answer in rows]
+        atomic_write(folder / f"{item.grade_id}.csv", write_csv(table))
         atomic_write(folder / f"{item.grade_id}.html", _html(assignment, item.grade_id,
                                                              item.points, rows))
         written += [folder / f"{item.grade_id}.csv", folder / f"{item.grade_id}.html"]

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import psutil
 
+from attn_course.grading.folders import tree_bytes
+
 INTERVAL = 0.2  # seconds between two watchdog readings
 CGROUP_PREFIX = "attn-grade-"
 
@@ -253,11 +255,16 @@ def _tmpfs_used(processes: list[psutil.Process], mounts: tuple[tuple[str, int], 
 
 
 class Watchdog:
-    """Sums a process tree's memory every `interval` s; kills the tree past `limit` bytes."""
+    """Sums a process tree's memory every `interval` s; kills the tree past `limit` bytes.
+
+    tmpfs: (path, size) of the tree's own tmpfs mounts, read through its root; folders: host
+    folders it writes in (its scratch folder: on /dev/shm that is memory, and elsewhere it is
+    disk the sandbox may fill no further than its memory)."""
 
     def __init__(self, pid: int, limit: int, *, tmpfs: tuple[tuple[str, int], ...] = (),
-                 interval: float = INTERVAL):
+                 folders: tuple[Path, ...] = (), interval: float = INTERVAL):
         self.pid, self.limit, self.tmpfs, self.interval = pid, limit, tmpfs, interval
+        self.folders = folders
         self.peak = 0
         self.exceeded = False
         self._stop = threading.Event()
@@ -266,7 +273,8 @@ class Watchdog:
 
     def usage(self) -> int:
         processes = _tree(self.pid)
-        return sum(_owned(p) for p in processes) + _tmpfs_used(processes, self.tmpfs)
+        return (sum(_owned(p) for p in processes) + _tmpfs_used(processes, self.tmpfs)
+                + sum(tree_bytes(f) for f in self.folders))
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -307,11 +315,12 @@ class MemoryGuard:
         """The file the sandbox's first process writes its pid to (empty: no cgroup)."""
         return str(self.cgroup.procs) if self.cgroup else ""
 
-    def watch(self, pid: int, tmpfs: tuple[tuple[str, int], ...] = ()) -> None:
-        """Start the watchdog on the process tree rooted at `pid`; `tmpfs`: (path, size) of the
-        sandbox's tmpfs mounts, whose contents count too."""
+    def watch(self, pid: int, tmpfs: tuple[tuple[str, int], ...] = (),
+              folders: tuple[Path, ...] = ()) -> None:
+        """Start the watchdog on the process tree rooted at `pid`; what the sandbox's tmpfs
+        mounts (path, size) and host `folders` hold counts too."""
         self.stop()
-        self.watchdog = Watchdog(pid, self.limit, tmpfs=tmpfs)
+        self.watchdog = Watchdog(pid, self.limit, tmpfs=tmpfs, folders=folders)
 
     @property
     def exceeded(self) -> bool:

@@ -7,14 +7,12 @@ grader wrote last.
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import json
 from collections import Counter
 
 from attn_course.grading import manual
-from attn_course.grading.results import Lock, Store, SubmissionResult, atomic_write
+from attn_course.grading.results import Lock, Store, SubmissionResult, atomic_write, write_csv
 from attn_course.grading.source import Assignment
 
 COLUMNS = ["submission", "grade_id", "kind", "score", "max_score", "status", "message"]
@@ -48,14 +46,12 @@ def current_results(store: Store, assignment: Assignment) -> tuple[list[Submissi
 
 
 def grades_csv(results: list[SubmissionResult]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(COLUMNS)
+    rows = [COLUMNS]
     for result in results:
         for item in result.items:
-            writer.writerow([result.submission, item.grade_id, item.kind, _fmt(item.score),
-                             f"{item.max_score:g}", item.status, item.message[:MAX_MESSAGE]])
-    return buf.getvalue()
+            rows.append([result.submission, item.grade_id, item.kind, _fmt(item.score),
+                         f"{item.max_score:g}", item.status, item.message[:MAX_MESSAGE]])
+    return write_csv(rows)
 
 
 def grades_json(assignment: Assignment, results: list[SubmissionResult]) -> str:

@@ -10,7 +10,9 @@ submission at once nor leave a half-written file.
 
 from __future__ import annotations
 
+import csv
 import fcntl
+import io
 import json
 import os
 import secrets
@@ -34,6 +36,21 @@ class ItemResult:
     message: str = ""
     error: str = ""
 
+    def __post_init__(self) -> None:
+        self.message, self.error = printable(self.message), printable(self.error)
+
+
+def printable(text: str) -> str:
+    """`text` with what no UTF-8 file or terminal can carry (lone surrogates, from a student's
+    JSON or kernel) written as escapes: reports and the console never fail on it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    except AttributeError:  # not a string
+        return text
+    return text
+
 
 @dataclass
 class SubmissionResult:
@@ -53,6 +70,11 @@ class SubmissionResult:
     seconds: float = 0.0
     graded_at: str = ""
     version: str = __version__
+
+    def __post_init__(self) -> None:
+        self.message = printable(self.message)
+        self.notes = [printable(n) for n in self.notes]
+        self.answers = {k: printable(v) for k, v in self.answers.items()}
 
     @property
     def cacheable(self) -> bool:
@@ -74,12 +96,39 @@ class SubmissionResult:
         return cls(items=items, **d)
 
 
+def grader_error_items(items, message: str) -> list[ItemResult]:
+    """Every item of an assignment as failed by the grading machine (scored 0, written answers
+    left unscored): not cached, so the next run grades the submission again."""
+    return [ItemResult(i.grade_id, i.kind, i.points, None if i.kind == "manual" else 0.0,
+                       "grader_error", message) for i in items]
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def spreadsheet_safe(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: one that would start a formula (=, +, -, @, a
+    tab, a carriage return, or their full-width forms) gets a leading apostrophe."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def write_csv(rows) -> str:
+    """CSV text of `rows`, every cell made spreadsheet-safe."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    for row in rows:
+        writer.writerow([spreadsheet_safe(v) for v in row])
+    return buf.getvalue()
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write `text` to `path` so that readers see the old file or the new one, never a part."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        # a student's text may hold lone surrogates (JSON's "\ud800"): written as escapes
+        with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

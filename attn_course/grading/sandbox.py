@@ -28,7 +28,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from attn_course.grading import seccomp
+from attn_course.grading.folders import remove_tree
 from attn_course.grading.gpu import Gpu
+from attn_course.grading.launcher import SECCOMP_FD
 from attn_course.grading.memory import MemoryGuard, sweep_cgroups
 
 HOME = "/home/student"
@@ -78,11 +81,14 @@ def python_paths(protected: list[Path]) -> list[Path]:
     """Directories to bind read-only: the interpreter, the venv, sys.path, the package, and the
     folders of LD_LIBRARY_PATH (where a cluster keeps its CUDA driver libraries).
 
-    A directory that contains a protected path (the source, the output, a submission) or the
-    course folder is never bound, so an editable install exposes the package and nothing else.
+    A directory that contains a protected path (the source, the output, a submission), the
+    course folder, or the temporary folders (where the sandbox's own /tmp goes, and other
+    sandboxes' folders) is never bound, so an editable install exposes the package and nothing
+    else, and a script run from /tmp does not put the host's /tmp over the sandbox's.
     """
     pkg = package_dir()
     keep_out = [Path(p).resolve() for p in protected]
+    keep_out += [Path(tempfile.gettempdir()).resolve(), scratch_dir().resolve(), Path("/tmp")]
     if any((pkg.parent / marker).exists() for marker in ("solutions", "pyproject.toml", ".git")):
         keep_out.append(pkg.parent)  # a source checkout (editable install): bind the package only
     candidates = [Path(sys.base_prefix), Path(sys.prefix), Path(sys.exec_prefix)]
@@ -178,23 +184,7 @@ def _user_processes(uid: int) -> int:
 # --------------------------------------------------------------------------------------------
 # The sandbox
 # --------------------------------------------------------------------------------------------
-# The first process of every sandbox: it dies with the grader (PR_SET_PDEATHSIG, kept across the
-# exec into bwrap or the kernel; exiting at once if the grader died before the prctl took hold),
-# joins the sandbox's memory cgroup (argv[3], when there is one), sets the resource limits, then
-# execs the rest of the command line.
-_LIMITS_CODE = (
-    "import ctypes,json,os,resource,sys\n"
-    "prctl=getattr(ctypes.CDLL(None),'prctl',None)\n"
-    "prctl and prctl(1,9)\n"
-    "os.getppid()==int(sys.argv[2]) or os._exit(1)\n"
-    "if sys.argv[3]:\n"
-    " with open(sys.argv[3],'w') as f: f.write(str(os.getpid()))\n"
-    "for k,v in json.loads(sys.argv[1]).items():\n"
-    " r=getattr(resource,k);h=resource.getrlimit(r)[1]\n"
-    " v=v if h==resource.RLIM_INFINITY else min(v,h)\n"
-    " resource.setrlimit(r,(v,v))\n"
-    "os.execvp(sys.argv[4],sys.argv[4:])\n"
-)
+LAUNCHER = Path(__file__).with_name("launcher.py")  # the first process of every sandbox
 
 
 def _system_binds() -> list[str]:
@@ -210,22 +200,30 @@ def _system_binds() -> list[str]:
 PREFIX = "attn-grade-"
 
 
-def _remove(root: Path) -> None:
-    for dirpath, dirnames, _ in os.walk(root):  # folders the kernel made unwritable
-        for name in dirnames:
-            path = os.path.join(dirpath, name)
-            if not os.path.islink(path):
-                try:
-                    os.chmod(path, 0o700)
-                except OSError:
-                    pass
-    shutil.rmtree(root, ignore_errors=True)
+@cache
+def scratch_dir() -> Path:
+    """Where sandboxes keep their folders: /dev/shm (memory, so what a sandbox writes there
+    counts toward its memory limit and never fills the disk that holds OUTDIR), else the
+    temporary folder."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) and _is_tmpfs(shm):
+        return shm
+    return Path(tempfile.gettempdir())
+
+
+def _is_tmpfs(path: Path) -> bool:
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return False
+    return any(len(f := line.split()) > 2 and f[1] == str(path) and f[2] == "tmpfs"
+               for line in mounts)
 
 
 def sweep() -> int:
     """Remove sandbox folders (and their cgroups) left behind by killed graders; how many."""
     removed = 0
-    roots = list(Path(tempfile.gettempdir()).glob(PREFIX + "*"))
+    roots = [*scratch_dir().glob(PREFIX + "*"), *Path(tempfile.gettempdir()).glob(PREFIX + "*")]
     for root in roots:
         try:
             info = os.lstat(root)
@@ -239,7 +237,7 @@ def sweep() -> int:
         except OSError:  # its grader is alive
             os.close(fd)
             continue
-        _remove(root)
+        remove_tree(root)
         os.close(fd)
         removed += 1
     sweep_cgroups({root.name for root in roots if root.exists()})
@@ -275,7 +273,7 @@ class Sandbox:
 
     # ---- lifetime ------------------------------------------------------------------------
     def __enter__(self) -> Sandbox:
-        root = Path(tempfile.mkdtemp(prefix=PREFIX))
+        root = Path(tempfile.mkdtemp(prefix=PREFIX, dir=scratch_dir()))
         os.chmod(root, 0o711)
         # held while the sandbox lives; `sweep` removes folders whose owner died (SIGKILL)
         self._owner = os.open(root / ".owner.new", os.O_RDWR | os.O_CREAT, 0o600)
@@ -294,6 +292,12 @@ class Sandbox:
         self.io.mkdir(mode=0o700)
         self.home = self.root / "home" if self.mode != "bwrap" else Path(HOME)
         self.memory = MemoryGuard(self.limits.memory, self.root.name)
+        filter_program = seccomp.program()
+        self.seccomp = ""
+        if filter_program is not None:
+            path = self.root / "seccomp.bpf"
+            path.write_bytes(filter_program)
+            self.seccomp = str(path)
         self.uid = self.gid = None
         if self.mode == "bwrap" and os.geteuid() == 0:
             self._slot = _UidSlot()
@@ -306,7 +310,6 @@ class Sandbox:
                 os.chown(dirpath, self.uid, self.gid)
                 for name in files:
                     os.chown(os.path.join(dirpath, name), self.uid, self.gid)
-        self.log = self.root / "kernel.log"
 
     def __exit__(self, *exc) -> None:
         self.close()
@@ -316,7 +319,7 @@ class Sandbox:
             self.memory.close()
             self.memory = None
         if self.root is not None:
-            _remove(self.root)
+            remove_tree(self.root)
             os.close(self._owner)
             self.root = None
         if self._slot is not None:
@@ -377,7 +380,8 @@ class Sandbox:
         """Start the memory watchdog on the sandbox's process tree (rooted at `pid`)."""
         assert self.memory is not None
         size = self.limits.tmp_size
-        self.memory.watch(pid, (("/tmp", size), (HOME, size)) if self.mode == "bwrap" else ())
+        tmpfs = (("/tmp", size), (HOME, size)) if self.mode == "bwrap" else ()
+        self.memory.watch(pid, tmpfs, (self.root,))  # its io folder (and home without bwrap)
 
     def rlimits(self) -> dict[str, int]:
         lim = self.limits
@@ -394,8 +398,10 @@ class Sandbox:
     def argv(self, command: list[str]) -> list[str]:
         """The full command line that runs `command` in this sandbox."""
         assert self.memory is not None, "use the sandbox as a context manager"
-        wrapper = [sys.executable, "-I", "-S", "-c", _LIMITS_CODE, json.dumps(self.rlimits()),
-                   str(os.getpid()), self.memory.procs_file]
+        settings = {"parent": os.getpid(), "cgroup": self.memory.procs_file,
+                    "rlimits": self.rlimits(), "seccomp": self.seccomp,
+                    "bwrap": self.mode == "bwrap"}
+        wrapper = [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(settings)]
         if self.mode != "bwrap":
             return wrapper + command
         assert self.root is not None
@@ -405,6 +411,8 @@ class Sandbox:
              "--hostname", "sandbox", "--clearenv"]
         if os.geteuid() != 0:
             b.append("--unshare-user")
+        if self.seccomp:
+            b += ["--seccomp", str(SECCOMP_FD)]
         for key, value in self.environment().items():
             b += ["--setenv", key, value]
         b += _system_binds()
@@ -414,13 +422,14 @@ class Sandbox:
             for node in self.gpu.nodes:
                 b += ["--dev-bind", node, node]
             b += ["--ro-bind", "/sys", "/sys"]
-        made: set[Path] = {Path("/"), Path("/tmp")}
+        made: set[Path] = {Path("/"), Path("/tmp"), Path("/dev")}
         covered = [Path("/usr"), Path("/etc"), Path("/proc"), Path("/dev")]
+        read_only = covered[:3]  # what exists under these needs no folder made (/dev is new)
 
         def parents(path: Path) -> list[str]:
             out: list[str] = []
             for parent in reversed(path.parents):
-                if parent in made or any(_inside(parent, c) for c in covered):
+                if parent in made or any(_inside(parent, c) for c in read_only):
                     continue
                 made.add(parent)
                 out += ["--perms", "0755", "--dir", str(parent)]

@@ -29,6 +29,9 @@ class Submission:
 
 
 def _read(path: Path, limit: int) -> tuple[bytes | None, str, tuple[str, str] | None]:
+    """(the file's bytes, its digest, a problem). The size comes from fstat before anything is
+    read, and no more than `limit` + 1 bytes are ever read: an 8 GiB file (sparse, or a FIFO
+    that never ends) costs a stat, not 8 GiB of memory."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
@@ -37,34 +40,57 @@ def _read(path: Path, limit: int) -> tuple[bytes | None, str, tuple[str, str] | 
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             return None, "", ("not_a_notebook", "not a regular file")
-        digest = hashlib.sha256()
-        chunks, size = [], 0
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            digest.update(chunk)
-            size += len(chunk)
-            if size <= limit:
-                chunks.append(chunk)
-            else:
-                chunks = []
+        keep = info.st_size <= limit
+        digest, data, size = _digest(fd, limit, keep=keep)
     except OSError as exc:
         return None, "", ("unreadable", f"cannot read the file: {exc.strerror}")
     finally:
         os.close(fd)
-    if size > limit:
-        return None, digest.hexdigest(), (
+    if data is None or size > limit:  # over the limit, or it grew while it was read
+        size = max(size, info.st_size)
+        return None, digest, (
             "too_large",
-            f"the file is {size / 2**20:.1f} MiB, over the {limit / 2**20:.0f} MiB limit: clear "
-            "the outputs (Edit → Clear Outputs of All Cells), save, and submit again",
+            f"the file is {size / 2**20:.1f} MiB, over the {limit / 2**20:.0f} MiB limit: "
+            "clear the outputs (Edit → Clear Outputs of All Cells), save, and submit again",
         )
-    return b"".join(chunks), digest.hexdigest(), None
+    return data, digest, None
 
 
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's content ("" if it cannot be read)."""
-    return _read(Path(path), 2**62)[1]
+def _digest(fd: int, limit: int | None, *, keep: bool = False) -> tuple[str, bytes | None, int]:
+    """(SHA-256, the bytes if `keep`, bytes read), reading at most `limit` + 1 bytes as a stream.
+
+    A file longer than `limit` is identified by its first `limit` + 1 bytes and its size (what
+    a cached result needs: a changed file gets another digest) and never read to its end.
+    """
+    digest, chunks, size = hashlib.sha256(), [], 0
+    cap = None if limit is None else limit + 1
+    while cap is None or size < cap:
+        chunk = os.read(fd, 1 << 20 if cap is None else min(1 << 20, cap - size))
+        if not chunk:
+            break
+        digest.update(chunk)
+        if keep:
+            chunks.append(chunk)
+        size += len(chunk)
+    if cap is not None and size >= cap:
+        digest.update(f"\0and more, {os.fstat(fd).st_size} bytes in all".encode())
+        return digest.hexdigest(), None, size
+    return digest.hexdigest(), b"".join(chunks) if keep else None, size
+
+
+def file_sha256(path: Path, limit: int | None = None) -> str:
+    """The SHA-256 of a file's content, read as a stream ("" if it cannot be read); a file over
+    `limit` bytes is identified as `read_submission` identifies it, without reading it all."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    try:
+        return _digest(fd, limit)[0] if stat.S_ISREG(os.fstat(fd).st_mode) else ""
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
 
 
 def _text(source) -> str | None:
@@ -73,6 +99,16 @@ def _text(source) -> str | None:
     if isinstance(source, list) and all(isinstance(s, str) for s in source):
         return "".join(source)
     return None
+
+
+def _valid_text(text: str) -> str:
+    """`text` as UTF-8 can hold it: JSON's "\\ud800" escapes decode to lone surrogates, which
+    no file, kernel message or report could carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def read_submission(path: str | Path, answer_ids: list[str],
@@ -139,7 +175,11 @@ def read_submission(path: str | Path, answer_ids: list[str],
         if grade_id in sub.answers:
             sub.notes.append(f"cell {grade_id} appears twice; the first one was graded")
             continue
-        sub.answers[grade_id] = source
+        text = _valid_text(source)
+        if text != source:
+            sub.notes.append(f"cell {grade_id}: characters that are not valid text (lone "
+                             "surrogates) were replaced by '?'")
+        sub.answers[grade_id] = text
     if not sub.answers and answer_ids:
         sub.problem = ("wrong_notebook", "none of the answer cells of this assignment are in "
                                          "the notebook: is it the right notebook, and were the "

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +26,13 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 def sandbox_processes() -> list[int]:
     """PIDs of the processes of any sandbox (must be none once grading is over).
 
-    Every sandboxed process names its sandbox folder (`attn-grade-*`, under the temporary
-    folder) in its command line: the launcher, bwrap and the kernel alike, with or without
+    Every sandboxed process names its sandbox folder (`attn-grade-*`, under the sandboxes'
+    scratch folder) in its command line: the launcher, bwrap and the kernel alike, with or without
     bwrap. When the grader runs as root, sandboxes also run under user ids of their own.
     """
-    from attn_course.grading.sandbox import PREFIX, UID_BASE, UID_SLOTS
+    from attn_course.grading.sandbox import PREFIX, UID_BASE, UID_SLOTS, scratch_dir
 
-    marker = (Path(tempfile.gettempdir()) / PREFIX).as_posix().encode()
+    marker = (scratch_dir() / PREFIX).as_posix().encode()
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -94,7 +93,9 @@ def batch(tmp_path_factory) -> Batch:
 @pytest.fixture(scope="session")
 def unchecked(tmp_path_factory) -> Batch:
     """The submissions the answer policy refuses, graded without it: the sandbox and the
-    out-of-kernel judge must hold on their own."""
+    out-of-kernel judge must hold on their own, and a correct submission graded alongside
+    them keeps its marks."""
     refused = {name for name, expect in corpus.EXPECT.items() if expect.policy}
+    refused.add("reference")
     return _grade_corpus(tmp_path_factory.mktemp("unchecked"), "--no-answer-policy",
                          only=refused)

@@ -218,6 +218,35 @@ TMPFS_HOG = textwrap.dedent("""\
     hog = torch.ones((2 * 2**30 - 300 * 2**20 - anon) // 4)
     """) + CORRECT
 
+# Fills every folder the kernel can write, the io folder it shares with the grader included,
+# hoping for a full disk under OUTDIR: each is memory the sandbox's limit counts.
+FILLS_DISK = textwrap.dedent("""\
+    import os, sys
+    folders = [os.environ["TMPDIR"], os.path.expanduser("~")]
+    folders += [os.path.dirname(a) for a in sys.argv if a.endswith(".json")]
+    block = b"x" * 2**26
+    for folder in folders:
+        for i in range(64):
+            try:
+                with open(os.path.join(folder, f"fill{i}"), "wb") as f:
+                    f.write(block)
+            except OSError:
+                break
+    """) + CORRECT
+
+# Kernel keyrings outlive a process and are shared by a user's processes: a key stored here
+# could be read by a later submission. If one can be stored, the attack "succeeds" (scores).
+KEYRING = textwrap.dedent("""\
+    import ctypes, platform
+    libc = ctypes.CDLL(None, use_errno=True)
+    ADD_KEY = {"x86_64": 248, "aarch64": 217}.get(platform.machine(), -1)
+    payload = b"def softmax(x, dim=-1): ..."
+    stored = libc.syscall(ctypes.c_long(ADD_KEY), b"user", b"attn-course-answer", payload,
+                          ctypes.c_long(len(payload)), ctypes.c_long(-4))
+    if stored != -1:
+        exec(CORRECT)
+    """).replace("CORRECT", repr(CORRECT))
+
 NOISY = textwrap.dedent("""\
     import warnings
     warnings.warn("a deprecation", DeprecationWarning)
@@ -346,6 +375,11 @@ EXPECT: dict[str, Expect] = {
     "memory_hog": Expect("out_of_memory", 0, message="exceeded the memory limit (2 GiB)"),
     "tmpfs_hog": Expect("not_run", 0, message="exceeded the memory limit (2 GiB)",
                         needs="bwrap", policy="import os"),
+    "fills_disk": Expect("not_run", 0, message="exceeded the memory limit (2 GiB)",
+                         policy="import os"),
+    "keyring": Expect("failed", 0, policy="import ctypes"),
+    "lone_surrogates": Expect("passed", 3, "manual", note="not valid text"),
+    "raises_surrogates": Expect("failed", 0, message="raised ValueError: bad \\ud800"),
     "noisy_correct": Expect("passed", 3, "manual"),
     "flood_output": Expect("passed", 3),
     "loop_after_def": Expect("passed", 3, message="did not run cleanly"),
@@ -363,7 +397,7 @@ EXPECT: dict[str, Expect] = {
     "empty": Expect("empty", 0, "empty"),
     "picture": Expect("not_a_notebook", 0, "not_a_notebook"),
     "wrong_notebook": Expect("wrong_notebook", 0, "wrong_notebook"),
-    "essay": Expect("not_a_notebook", 0, "not_a_notebook"),
+    "essay.txt": Expect("not_a_notebook", 0, "not_a_notebook"),
 }
 
 
@@ -385,6 +419,12 @@ def _files(folder: Path, outdir: Path) -> dict[str, bytes]:
         "reserves_address_space": dump(filled(RESERVES)),
         "memory_hog": dump(filled(MEMORY_HOG)),
         "tmpfs_hog": dump(filled(TMPFS_HOG)),
+        "fills_disk": dump(filled(FILLS_DISK)),
+        "keyring": dump(filled(KEYRING)),
+        # JSON's "\ud800" decodes to a lone surrogate, which UTF-8 cannot carry
+        "lone_surrogates": dump(filled(CORRECT + "# \ud800\n", "An essay \ud800")),
+        "raises_surrogates": dump(filled(
+            'def softmax(x, dim=-1):\n    raise ValueError("bad \\ud800 \\udc80")\n')),
         "noisy_correct": dump(filled(NOISY, ESSAY)),
         "flood_output": dump(_big_outputs(filled(FLOOD), 8)),
         "loop_after_def": dump(filled(LOOP_AFTER_DEF)),

@@ -56,6 +56,11 @@ def test_without_the_policy_the_sandbox_and_judge_still_hold(unchecked, name):
     _expected(unchecked, name, unchecked.row(name, corpus.TEST))
 
 
+def test_correct_work_graded_alongside_the_attacks_keeps_its_marks(unchecked):
+    row = unchecked.row("reference", corpus.TEST)
+    assert (row["status"], row["score"]) == ("passed", "3"), row
+
+
 def test_written_answers_wait_for_the_instructor(batch):
     row = batch.row("reference", corpus.WRITTEN)
     assert row["score"] == "" and row["status"] == "manual"

@@ -67,7 +67,7 @@ def test_autograded_scores_match_nbgrader(tmp_path):
                    "--out", str(out), "-q", str(course / "submitted"), timeout=300)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((out / "grades.json").read_text())
-    ours = {(s["submission"].split("__")[0], i["grade_id"]): i["score"]
+    ours = {(s["submission"].split("+")[0], i["grade_id"]): i["score"]
             for s in doc["submissions"] for i in s["items"]}
     assert ours == theirs
     assert theirs[("alice", corpus.TEST)] == 3 and theirs[("bob", corpus.TEST)] == 0

@@ -201,8 +201,100 @@ def test_submission_names_are_unique_and_safe(tmp_path):
     (tmp_path / ".ipynb_checkpoints" / "x.ipynb").write_text("{}")
     files, warnings = discover([tmp_path, tmp_path / "alice" / "01 attention.ipynb",
                                 tmp_path / "missing.ipynb"])
-    assert sorted(name for _, name in files) == ["alice__01_attention", "bob__01_attention"]
+    assert sorted(name for _, name in files) == ["alice+01%20attention", "bob+01%20attention"]
     assert any("missing.ipynb" in w for w in warnings)
+
+
+def test_names_come_from_the_whole_path_and_never_collide(tmp_path):
+    from attn_course.grading.batch import submission_name
+
+    # s2's extra file named like s1's notebook once took s1's name
+    for rel in ("s1/ps1/00_setup.ipynb", "s2/ps1/extra/s1__ps1__00_setup.ipynb"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("{}")
+    files, _ = discover([tmp_path])
+    assert sorted(n for _, n in files) == ["s1+ps1+00_setup", "s2+ps1+extra+s1__ps1__00_setup"]
+    # the same path below two folders: the folders' names join the names
+    for folder in ("batch1", "late"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "s1.ipynb").write_text("{}")
+    files, _ = discover([tmp_path / "batch1", tmp_path / "late"])
+    assert sorted(n for _, n in files) == ["batch1+s1", "late+s1"]
+    # one to one: characters that could merge two names are written out
+    names = {submission_name(Path(p)) for p in ("a b", "a_b", "a+b", "a/b", "a%2Bb", ".a", "%2Ea")}
+    assert len(names) == 7 and all(n[0] != "." and "/" not in n for n in names)
+    assert len(submission_name(Path("x" * 400))) <= 150
+    # names that differ in case only stay apart where file names ignore case
+    for stem in ("Alice", "alice"):
+        (tmp_path / "class" / f"{stem}.ipynb").parent.mkdir(exist_ok=True)
+        (tmp_path / "class" / f"{stem}.ipynb").write_text("{}")
+    names = [n for _, n in discover([tmp_path / "class"])[0]]
+    assert len({n.casefold() for n in names}) == 2 and all("~" in n for n in names), names
+    # a file name that is not UTF-8 (bytes of another charset) still makes a name
+    os.close(os.open(os.fsencode(tmp_path / "class") + b"/caf\xe9.ipynb", os.O_CREAT, 0o644))
+    assert "caf%E9" in [n for _, n in discover([tmp_path / "class"])[0]]
+
+
+def _nest(top: Path, name: str, depth: int) -> None:
+    """`depth` folders called `name`, one inside the other, made without long paths."""
+    fd = os.open(top, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir(name, dir_fd=fd)
+            inner = os.open(name, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        with open(os.open("s.ipynb", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "w") as f:
+            f.write("{}")
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def odd_tree(tmp_path):
+    """1,500 nested folders (deeper than Python's recursion), 40 more with a path longer than
+    PATH_MAX, a folder without permissions and a link out; removed without recursion after."""
+    from attn_course.grading.folders import remove_tree
+
+    root, outside = tmp_path / "tree", tmp_path / "outside"
+    for folder in (root / "deep", root / "long", root / "locked", outside):
+        folder.mkdir(parents=True)
+    _nest(root / "deep", "d", 1500)
+    _nest(root / "long", "x" * 200, 40)
+    (root / "locked" / "s.ipynb").write_text("{}")
+    (outside / "keep.ipynb").write_text("{}")
+    (root / "link").symlink_to(outside)
+    yield root, outside
+    remove_tree(root)  # pytest's own cleanup recurses
+
+
+def test_discovery_walks_any_depth_without_recursion(odd_tree):
+    root, _ = odd_tree
+    (root / "locked").chmod(0)
+    files, warnings = discover([root])
+    deep = [f for f, _ in files if "deep" in f.relative_to(root).parts]
+    assert [len(f.relative_to(root).parts) for f in deep] == [1502]
+    assert all(len(name) < 200 for _, name in files)  # a long path still makes a short name
+    assert not any("outside" in str(f) for f, _ in files)  # links are not followed
+    assert any("folder skipped" in w for w in warnings), warnings
+
+
+def test_sandbox_folders_are_measured_and_removed_whatever_their_shape(odd_tree):
+    from attn_course.grading.folders import remove_tree, tree_bytes
+
+    root, outside = odd_tree
+    fd = os.open(root / "deep", os.O_RDONLY)  # 1 MiB at the bottom of the deep branch
+    for _ in range(1500):
+        fd, parent = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+        os.close(parent)
+    with open(os.open("blob", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=fd), "wb") as f:
+        f.write(b"x" * 2**20)
+    os.close(fd)
+    (root / "locked").chmod(0)
+    assert tree_bytes(root) >= 2**20
+    remove_tree(root)
+    assert not root.exists()
+    assert (outside / "keep.ipynb").exists()  # what a link points to is left alone
 
 
 def test_sizes():
@@ -292,3 +384,71 @@ def test_the_policy_reads_code_not_prose():
     found = violations("import os\nos.fork()\nfrom attn_course import reference\n")
     assert [v.line for v in found] == [1, 3]
     assert violations("def f(x)\n    return x\n") == []  # the kernel reports syntax errors
+
+
+# ---- shards ----------------------------------------------------------------------------------
+def test_every_submission_falls_in_exactly_one_share():
+    from attn_course.grading.shards import parse_shard, shard_of
+
+    names = [f"student{i}+ps1+04" for i in range(2000)]
+    for parts in (1, 3, 8):
+        counts = [0] * parts
+        for name in names:
+            share = shard_of(name, parts)
+            assert 1 <= share <= parts and shard_of(name, parts) == share
+            counts[share - 1] += 1
+        assert min(counts) > 0.8 * len(names) / parts  # roughly even
+    assert parse_shard("2/8") == (2, 8)
+    for bad in ("0/8", "9/8", "2", "a/b", "2/0", "-1/2"):
+        with pytest.raises(ValueError, match="K/N"):
+            parse_shard(bad)
+
+
+def _stored(outdir, name="s1", file="/class/s1.ipynb", status="graded", at="2026-01-01T10:00:00"):
+    result = SubmissionResult(name, file, "sha", "00_setup", "src", status,
+                              graded_at=at, items=[ItemResult("t", "auto", 3.0, 3.0, "passed")])
+    if status == "grader_error":
+        result.items[0].status = "grader_error"
+    store = Store(outdir)
+    store.prepare()
+    store.save(result)
+    return store
+
+
+def test_a_merge_keeps_real_results_and_reports_other_files(tmp_path):
+    from types import SimpleNamespace
+
+    from attn_course.grading.shards import merge
+
+    source = SimpleNamespace(sha256="src")
+    final = _stored(tmp_path / "all", at="2026-01-01T10:00:00")
+    _stored(tmp_path / "failed", status="grader_error", at="2026-01-02T10:00:00")
+    _stored(tmp_path / "later", at="2026-01-03T10:00:00")
+    _stored(tmp_path / "other", file="/late/s1.ipynb")
+    _stored(tmp_path / "old", name="s2").save(SubmissionResult(
+        "s2", "/class/s2.ipynb", "sha", "00_setup", "an older source", "graded"))
+
+    report = merge(final, source, [tmp_path / "failed"])
+    assert report.kept == ["s1"] and final.load("s1").status == "graded"
+    report = merge(final, source, [tmp_path / "later"])
+    assert report.replaced == ["s1"] and final.load("s1").graded_at.startswith("2026-01-03")
+    report = merge(final, source, [tmp_path / "other"])
+    assert len(report.conflicts) == 1 and final.load("s1").file == "/class/s1.ipynb"
+    report = merge(final, source, [tmp_path / "other"], force=True)
+    assert report.replaced == ["s1"] and final.load("s1").file == "/late/s1.ipynb"
+    report = merge(final, source, [tmp_path / "old"])
+    assert report.stale == 1 and final.load("s2") is None
+
+
+def test_a_merge_joins_manual_scores_without_overwriting(tmp_path):
+    from types import SimpleNamespace
+
+    from attn_course.grading.shards import merge
+
+    final = _stored(tmp_path / "all")
+    part = _stored(tmp_path / "part")
+    manual.store_scores(tmp_path / "all", {"s1": {"why": 1.0}})
+    manual.store_scores(tmp_path / "part", {"s1": {"why": 2.0, "other": 1.0}})
+    report = merge(final, SimpleNamespace(sha256="src"), [part.outdir])
+    assert report.scores == 1 and len(report.score_conflicts) == 1
+    assert manual.stored_scores(tmp_path / "all") == {"s1": {"why": 1.0, "other": 1.0}}

@@ -61,6 +61,10 @@ REFUSED = [
     ("os and open", "import os\nopen('/etc/passwd')\n", "import os", 1),
     ("a relative import", "from . import reference\n", "from  import", 1),
     ("a star import", "from torch import *\n", "import *", 1),
+    ("annotations evaluated", "import typing\ndef f(x: 'reference'):\n    pass\n"
+     "ref = typing.get_type_hints(f)\n", "typing.get_type_hints", 4),
+    ("annotations through dispatch", "from functools import singledispatch\n",
+     "functools.singledispatch", 1),
 ]
 
 
