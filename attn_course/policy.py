@@ -177,17 +177,16 @@ def _module_allowed(name: str) -> bool:
 def bound_names(source: str) -> set[str]:
     """The names a cell binds at its top level (assignments, defs, classes, imports, loops)."""
     try:
-        tree = ast.parse(source)
-    except SyntaxError:
+        return _Scan(ast.parse(source)).top_bound
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
         return set()
-    return _Scan(tree).top_bound
 
 
 def defined_names(source: str) -> set[str]:
     """The names a cell imports or defines with def and class at its top level."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
         return set()
     names = set()
     for node in tree.body:
@@ -490,13 +489,24 @@ class _Judge(ast.NodeVisitor):
         self.generic_visit(node)
 
 
+UNREADABLE = ("is nested too deeply to be read: split long expressions and deep nesting into "
+              "several statements")
+
+
 def violations(source: str, rules: Rules = Rules()) -> list[Violation]:
-    """Everything in `source` that `rules` do not allow, in line order (empty: allowed)."""
+    """Everything in `source` that `rules` do not allow, in line order (empty: allowed).
+
+    A cell too deeply nested to be read (a sum of 100,000 terms) is refused as a whole."""
     try:
         tree = ast.parse(source)
     except SyntaxError:  # the kernel reports it as the student's error
         return []
-    found = _Judge(source, tree, rules).found
+    except (RecursionError, MemoryError, ValueError):
+        return [Violation(1, "the cell", UNREADABLE)]
+    try:
+        found = _Judge(source, tree, rules).found
+    except RecursionError:
+        return [Violation(1, "the cell", UNREADABLE)]
     unique: dict[tuple, Violation] = {}  # one per line and reason: the fullest `used`
     for v in sorted(found, key=lambda v: (v.line, -len(v.used))):
         unique.setdefault((v.line, v.reason), v)
@@ -507,6 +517,6 @@ def names_used(source: str) -> set[str]:
     """Every name `source` reads."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
         return set()
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}

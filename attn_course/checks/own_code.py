@@ -29,7 +29,7 @@ def _parse(text: str) -> ast.Module | None:
     for candidate in (text, f"({text})"):
         try:
             return ast.parse(candidate)
-        except SyntaxError:
+        except (SyntaxError, RecursionError, MemoryError, ValueError):
             continue
     return None
 

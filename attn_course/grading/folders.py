@@ -78,19 +78,29 @@ def _scan(fd: int, on_file: Callable[[int, os.DirEntry], None]) -> list[str]:
     return folders
 
 
+ENTRY_COST = 4096  # what an entry costs even when empty: it takes one of the file system's inodes
+
+
 def tree_bytes(root: Path) -> int:
-    """The space (allocated blocks) the files under `root` take; 0 if it cannot be read."""
+    """The space the entries under `root` take: their allocated blocks, and `ENTRY_COST` for
+    each (a million empty files exhaust a tmpfs's inodes though they hold no byte); 0 if it
+    cannot be read."""
     total = 0
 
     def add(_fd: int, entry: os.DirEntry) -> None:
         nonlocal total
+        total += ENTRY_COST
         try:
             total += entry.stat(follow_symlinks=False).st_blocks * 512
         except OSError:
             pass
 
+    def enter(_fd: int, _name: str) -> None:
+        nonlocal total
+        total += ENTRY_COST
+
     try:
-        _walk(Path(root), add)
+        _walk(Path(root), add, opening=enter)
     except OSError:
         pass
     return total

@@ -91,18 +91,24 @@ def _execute(rebuilt: Rebuilt, sandbox: Sandbox, settings: Settings, judge: Thre
 
 
 LOW_SPACE = 64 * 2**20  # bytes free under which a missing result is the machine's fault
+LOW_FILES = 1000  # files that can still be made, likewise
 
 
 def short_of_space(folder: Path) -> str:
     """Why the grading machine cannot hold a result in `folder` ("" when it can)."""
     try:
         free = shutil.disk_usage(folder).free
+        inodes = os.statvfs(folder)
+        files = inodes.f_favail if inodes.f_files else LOW_FILES  # 0 of 0: no inode limit
     except OSError as exc:
         return f"the grading machine cannot check its free space: {exc}"
-    if free >= LOW_SPACE:
-        return ""
-    return (f"the grading machine is short of space ({free / 2**20:.0f} MiB free where the "
-            "results are written): the result of this test is missing")
+    if free < LOW_SPACE:
+        return (f"the grading machine is short of space ({free / 2**20:.0f} MiB free where the "
+                "results are written): the result of this test is missing")
+    if files < LOW_FILES:
+        return (f"the grading machine is short of inodes ({files} more files can be made where "
+                "the results are written): the result of this test is missing")
+    return ""
 
 
 def _machine_fault(message: str) -> ProbeOutcome:

@@ -8,10 +8,11 @@ order, it
 1. dies with the grader (PR_SET_PDEATHSIG, kept across exec), and exits at once if the grader
    died before that took hold;
 2. joins the sandbox's memory cgroup, when there is one;
-3. sets the resource limits;
-4. installs the seccomp filter (`seccomp.py`): handed to bwrap as a file descriptor, which
+3. pins itself (and so everything it starts) to the sandbox's processor;
+4. sets the resource limits;
+5. installs the seccomp filter (`seccomp.py`): handed to bwrap as a file descriptor, which
    installs it last, or installed here for a sandbox without bwrap;
-5. execs the command.
+6. execs the command.
 """
 
 import ctypes
@@ -48,6 +49,8 @@ def main(argv: list[str]) -> None:
     if settings.get("cgroup"):
         with open(settings["cgroup"], "w") as f:
             f.write(str(os.getpid()))
+    if settings.get("cpus"):
+        os.sched_setaffinity(0, settings["cpus"])
     for name, value in settings["rlimits"].items():
         limit = getattr(resource, name)
         hard = resource.getrlimit(limit)[1]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from attn_course import __version__
 
-FORMAT = 1
+FORMAT = 2  # 2: names from the whole path (alice+ps1+01), `file` an absolute path
 
 
 @dataclass

@@ -24,6 +24,8 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -166,6 +168,37 @@ class _UidSlot:
         os.close(self._fd)
 
 
+# --------------------------------------------------------------------------------------------
+# A processor for each sandbox
+# --------------------------------------------------------------------------------------------
+class _CpuSlot:
+    """The processor a sandbox is pinned to: the one fewest of this grader's sandboxes use.
+
+    A submission that starts a hundred busy threads then slows only itself, not the kernels
+    graded alongside it (the seccomp filter refuses sched_setaffinity, so it stays pinned).
+    """
+
+    _lock = threading.Lock()
+    _users: Counter[int] = Counter()
+
+    def __init__(self) -> None:
+        try:
+            cpus = sorted(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # not Linux
+            cpus = []
+        self.cpu: int | None = None
+        if cpus:
+            with self._lock:
+                self.cpu = min(cpus, key=lambda c: (self._users[c], c))
+                self._users[self.cpu] += 1
+
+    def release(self) -> None:
+        if self.cpu is not None:
+            with self._lock:
+                self._users[self.cpu] -= 1
+            self.cpu = None
+
+
 def _user_processes(uid: int) -> int:
     count = 0
     for entry in os.listdir("/proc"):
@@ -200,15 +233,21 @@ def _system_binds() -> list[str]:
 PREFIX = "attn-grade-"
 
 
+MIN_SHM = 2**30  # a smaller /dev/shm (a container's 64 MiB) is not used
+
+
 @cache
 def scratch_dir() -> Path:
     """Where sandboxes keep their folders: /dev/shm (memory, so what a sandbox writes there
-    counts toward its memory limit and never fills the disk that holds OUTDIR), else the
-    temporary folder."""
+    counts toward its memory limit and never fills the disk that holds OUTDIR) where it is a
+    tmpfs of at least 1 GiB, else the temporary folder."""
     shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) and _is_tmpfs(shm):
-        return shm
-    return Path(tempfile.gettempdir())
+    try:
+        usable = (shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) and _is_tmpfs(shm)
+                  and shutil.disk_usage(shm).total >= MIN_SHM)
+    except OSError:
+        usable = False
+    return shm if usable else Path(tempfile.gettempdir())
 
 
 def _is_tmpfs(path: Path) -> bool:
@@ -269,6 +308,7 @@ class Sandbox:
         self.gpu = gpu
         self.root: Path | None = None
         self._slot: _UidSlot | None = None
+        self._cpu: _CpuSlot | None = None
         self.memory: MemoryGuard | None = None
 
     # ---- lifetime ------------------------------------------------------------------------
@@ -298,6 +338,7 @@ class Sandbox:
             path = self.root / "seccomp.bpf"
             path.write_bytes(filter_program)
             self.seccomp = str(path)
+        self._cpu = _CpuSlot()
         self.uid = self.gid = None
         if self.mode == "bwrap" and os.geteuid() == 0:
             self._slot = _UidSlot()
@@ -325,6 +366,9 @@ class Sandbox:
         if self._slot is not None:
             self._slot.release()
             self._slot = None
+        if self._cpu is not None:
+            self._cpu.release()
+            self._cpu = None
 
     def chown(self, path: Path) -> None:
         """Give a file the grader wrote in `io` to the sandbox's user."""
@@ -400,7 +444,9 @@ class Sandbox:
         assert self.memory is not None, "use the sandbox as a context manager"
         settings = {"parent": os.getpid(), "cgroup": self.memory.procs_file,
                     "rlimits": self.rlimits(), "seccomp": self.seccomp,
-                    "bwrap": self.mode == "bwrap"}
+                    "bwrap": self.mode == "bwrap",
+                    "cpus": [] if self._cpu is None or self._cpu.cpu is None
+                    else [self._cpu.cpu]}
         wrapper = [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(settings)]
         if self.mode != "bwrap":
             return wrapper + command

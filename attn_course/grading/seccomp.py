@@ -7,9 +7,9 @@ Kernel keyrings (add_key, request_key, keyctl) are kept per user, not per sandbo
 submission stores, a later one with the same user id could read. The filter also refuses what
 reaches kernel-global state or below the sandbox (modules, kexec, BPF, perf events,
 userfaultfd, io_uring, namespaces, mounts, ptrace, the kernel log, swap, quotas, process
-accounting, reboot). Each such call fails with EPERM, and so does every call through the x32
-ABI on x86-64 (other numbers, the same kernel); a call through another architecture's ABI
-(32-bit `int 0x80`) ends the process.
+accounting, reboot), and leaving the processor the sandbox is pinned to. Each such call fails
+with EPERM, and so does every call through the x32 ABI on x86-64 (other numbers, the same
+kernel); a call through another architecture's ABI (32-bit `int 0x80`) ends the process.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ REFUSED: dict[str, tuple[int, int]] = {
     "pivot_root": (155, 41), "ptrace": (101, 117), "syslog": (103, 116),
     "swapon": (167, 224), "swapoff": (168, 225), "quotactl": (179, 60), "acct": (163, 89),
     "reboot": (169, 142),
+    "sched_setaffinity": (203, 122),  # a sandbox stays on the processor it was given
 }
 AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 X32_SYSCALL_BIT = 0x40000000

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_SUBMISSION_BYTES = 64 * 2**20
+MAX_ANSWER_CHARS = 2**20  # an answer cell's text (honest ones hold a few KB)
 
 
 @dataclass
@@ -175,6 +176,11 @@ def read_submission(path: str | Path, answer_ids: list[str],
         if grade_id in sub.answers:
             sub.notes.append(f"cell {grade_id} appears twice; the first one was graded")
             continue
+        if len(source) > MAX_ANSWER_CHARS:
+            sub.problem = ("too_large", f"the answer cell {grade_id} holds "
+                                        f"{len(source) / 2**20:.1f} MiB of text, over the "
+                                        f"{MAX_ANSWER_CHARS // 2**20} MiB an answer may hold")
+            return sub
         text = _valid_text(source)
         if text != source:
             sub.notes.append(f"cell {grade_id}: characters that are not valid text (lone "

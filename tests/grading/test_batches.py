@@ -244,6 +244,8 @@ def test_a_failing_setup_cell_is_the_graders_error_and_retried(tmp_path):
 def test_the_sandbox_folder_of_a_batch_is_not_on_outdirs_disk():
     from attn_course.grading.sandbox import scratch_dir
 
-    if not os.path.isdir("/dev/shm"):
-        pytest.skip("no /dev/shm on this machine")
+    if not os.path.isdir("/dev/shm") or shutil.disk_usage("/dev/shm").total < 2**30:
+        pytest.skip("no /dev/shm of 1 GiB or more on this machine")
     assert scratch_dir() == Path("/dev/shm")
+    outdir_disk = os.stat(Path(__file__)).st_dev
+    assert os.stat(scratch_dir()).st_dev != outdir_disk

@@ -3,6 +3,7 @@ refused, /tmp is the sandbox's own, and no descriptor reaches a host file it cou
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 import sys
@@ -125,3 +126,34 @@ def test_tmp_in_the_bubblewrap_sandbox_is_its_own():
     code = ("with open('/tmp/scratch', 'w') as f:\n    f.write('mine')\n"
             "import os\nassert os.listdir('/tmp') == ['scratch'], os.listdir('/tmp')\n")
     assert _run_in_kernel("bwrap", code) == ""
+
+
+@needs_filter
+@pytest.mark.parametrize("mode", MODES)
+def test_a_sandbox_keeps_to_its_processor(mode):
+    """A hundred busy threads slow only their own submission: the kernel is pinned to one
+    processor and may not leave it."""
+    code = textwrap.dedent("""\
+        import os
+        mine = os.sched_getaffinity(0)
+        assert len(mine) == 1, mine
+        try:
+            os.sched_setaffinity(0, range(os.cpu_count()))
+        except PermissionError:
+            pass
+        else:
+            raise AssertionError("the sandbox widened its processors")
+        import torch
+        torch.ones(64, 64) @ torch.ones(64, 64)  # torch works, pinned
+        """)
+    assert _run_in_kernel(mode, code) == ""
+
+
+def test_sandboxes_alongside_each_other_get_different_processors():
+    import os
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one processor on this machine")
+    with Sandbox(Limits(), mode="rlimits") as first, Sandbox(Limits(), mode="rlimits") as second:
+        cpus = [json.loads(s.argv(["true"])[4])["cpus"] for s in (first, second)]
+    assert len(cpus[0]) == len(cpus[1]) == 1 and cpus[0] != cpus[1]

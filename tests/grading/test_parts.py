@@ -163,6 +163,9 @@ def test_a_file_over_the_limit_is_not_read(tmp_path):
     fifo = tmp_path / "pipe.ipynb"
     os.mkfifo(fifo)
     assert read_submission(fifo, ANSWERS).problem[0] == "not_a_notebook"
+    # 2 MiB of code in one answer: never handed to the parser or the kernel
+    sub = _sub(tmp_path, json.dumps(corpus.filled("x = 1\n" * 350_000)))
+    assert sub.problem[0] == "too_large" and corpus.ANSWER in sub.problem[1]
 
 
 # ---- sources ----------------------------------------------------------------------------------
@@ -452,3 +455,33 @@ def test_a_merge_joins_manual_scores_without_overwriting(tmp_path):
     report = merge(final, SimpleNamespace(sha256="src"), [part.outdir])
     assert report.scores == 1 and len(report.score_conflicts) == 1
     assert manual.stored_scores(tmp_path / "all") == {"s1": {"why": 1.0, "other": 1.0}}
+
+
+# ---- the machine's faults ----------------------------------------------------------------------
+def test_a_missing_result_where_space_or_inodes_ran_out_is_the_machines_fault(tmp_path,
+                                                                                monkeypatch):
+    import collections
+
+    from attn_course.grading import grader
+
+    assert grader.short_of_space(tmp_path) == ""
+    usage = collections.namedtuple("usage", "total used free")
+    real_usage = grader.shutil.disk_usage
+    monkeypatch.setattr(grader.shutil, "disk_usage", lambda p: usage(2**30, 2**30, 10 * 2**20))
+    assert "short of space (10 MiB free" in grader.short_of_space(tmp_path)
+    monkeypatch.setattr(grader.shutil, "disk_usage", real_usage)
+    inodes = collections.namedtuple(
+        "inodes", "f_files f_favail f_blocks f_bfree f_bavail f_frsize")
+    plenty = (2**20, 2**20, 2**20, 4096)
+    monkeypatch.setattr(grader.os, "statvfs", lambda p: inodes(10**6, 12, *plenty))
+    assert "short of inodes (12 more files" in grader.short_of_space(tmp_path)
+    monkeypatch.setattr(grader.os, "statvfs", lambda p: inodes(0, 0, *plenty))  # no limit
+    assert grader.short_of_space(tmp_path) == ""
+
+
+def test_empty_files_count_toward_a_sandboxs_folder(tmp_path):
+    from attn_course.grading.folders import ENTRY_COST, tree_bytes
+
+    for i in range(500):
+        (tmp_path / f"f{i}").touch()
+    assert tree_bytes(tmp_path) >= 500 * ENTRY_COST

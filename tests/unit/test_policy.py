@@ -65,6 +65,8 @@ REFUSED = [
      "ref = typing.get_type_hints(f)\n", "typing.get_type_hints", 4),
     ("annotations through dispatch", "from functools import singledispatch\n",
      "functools.singledispatch", 1),
+    ("too deep to parse", "x = " + "+".join(["q"] * 100_000) + "\n", "nested too deeply", 1),
+    ("too deep to walk", "x = " + "+".join(["q"] * 600) + "\n", "nested too deeply", 1),
 ]
 
 
