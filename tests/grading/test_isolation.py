@@ -8,6 +8,7 @@ import platform
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -123,9 +124,18 @@ def test_tmp_is_writable_and_no_host_file_is_open_for_writing(mode):
 
 
 def test_tmp_in_the_bubblewrap_sandbox_is_its_own():
-    code = ("with open('/tmp/scratch', 'w') as f:\n    f.write('mine')\n"
-            "import os\nassert os.listdir('/tmp') == ['scratch'], os.listdir('/tmp')\n")
-    assert _run_in_kernel("bwrap", code) == ""
+    import tempfile
+
+    host = Path(tempfile.mkdtemp(prefix="host-only-", dir="/tmp"))
+    try:
+        code = ("with open('/tmp/scratch', 'w') as f:\n    f.write('mine')\n"
+                "import os\nseen = os.listdir('/tmp')\n"
+                f"assert 'scratch' in seen and {host.name!r} not in seen, seen\n")
+        assert _run_in_kernel("bwrap", code) == ""
+        assert not (Path("/tmp") / "scratch").exists() or \
+            (Path("/tmp") / "scratch").read_text() != "mine"
+    finally:
+        host.rmdir()
 
 
 @needs_filter
