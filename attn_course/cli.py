@@ -132,7 +132,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     except manual.ManualScoresError as exc:
         return _misuse("grade", str(exc))
     from attn_course.grading.batch import discover, grade_batch
-    from attn_course.grading.reports import how_run, summary, write_reports
+    from attn_course.grading.reports import how_run, summary
     from attn_course.grading.sandbox import Sandbox
     from attn_course.grading.shards import shard_of
 
@@ -152,7 +152,8 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     reports_written = True
     if args.merge:
         left_out = _merge(args, store, assignment)
-        results, stale = write_reports(store, assignment)
+        results, stale, reports_written = _rebuild(store, assignment)
+        left_out = left_out or not reports_written
     elif files:
         try:
             warning = Sandbox(settings.limits, mode=settings.sandbox).warning
@@ -189,7 +190,8 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         left_out = bool(report.conflicts or report.unsaved or report.problems)
         reports_written = not report.problems
     else:
-        results, stale = write_reports(store, assignment)
+        results, stale, reports_written = _rebuild(store, assignment)
+        left_out = not reports_written
         if not args.manual_scores and shard is None:
             print(f"No submissions named: reports rebuilt from the {len(results)} result(s) "
                   f"stored in {args.out}.")
@@ -207,6 +209,18 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     return 1 if left_out else 0
 
 
+def _rebuild(store, assignment):
+    """(results, stale, written): the reports rebuilt from OUTDIR's results; a full disk is
+    said, not raised."""
+    from attn_course.grading.reports import current_results, write_reports
+
+    try:
+        return (*write_reports(store, assignment), True)
+    except OSError as exc:
+        print(f"warning: the reports could not be written: {exc}", file=sys.stderr)
+        return (*current_results(store, assignment), False)
+
+
 def _merge(args: argparse.Namespace, store, assignment) -> bool:
     """Join the results of the OUTDIRs named by --merge into --out, saying what was done;
     whether a result or score was left out (a conflict, a file in use, an unreadable one)."""
@@ -216,7 +230,8 @@ def _merge(args: argparse.Namespace, store, assignment) -> bool:
     report = merge(store, assignment, parts, force=args.force)
     for line in describe(report, parts):
         print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)
-    return bool(report.conflicts or report.score_conflicts or report.busy or report.unreadable)
+    return bool(report.conflicts or report.score_conflicts or report.busy or report.unreadable
+                or report.unsaved)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:

@@ -49,6 +49,7 @@ class MergeReport:
     busy: list[str] = field(default_factory=list)  # being graded into OUTDIR right now
     stale: int = 0  # graded against another version of the source
     unreadable: list[str] = field(default_factory=list)
+    unsaved: list[str] = field(default_factory=list)  # OUTDIR could not hold them (disk full)
     scores: int = 0  # manual scores taken over
     score_conflicts: list[str] = field(default_factory=list)
 
@@ -107,6 +108,8 @@ def _merge_one(store: Store, result: SubmissionResult, part: Path, report: Merge
             report.replaced.append(name)
         else:
             report.kept.append(name)
+    except OSError as exc:
+        report.unsaved.append(f"{name} ({exc})")
     finally:
         lock.release()
 
@@ -133,7 +136,11 @@ def _merge_scores(store: Store, source: Store, report: MergeReport, force: bool)
                 new.setdefault(submission, {})[grade_id] = score
                 report.scores += 1
     if new:
-        manual.store_scores(store.outdir, new)
+        try:
+            manual.store_scores(store.outdir, new)
+        except OSError as exc:
+            report.unsaved.append(f"the manual scores of {source.outdir} ({exc})")
+            report.scores -= sum(len(items) for items in new.values())
 
 
 def describe(report: MergeReport, parts: list[Path]) -> list[str]:
@@ -149,7 +156,11 @@ def describe(report: MergeReport, parts: list[Path]) -> list[str]:
     for name in report.busy:
         lines.append(f"warning: {name} is being graded into this OUTDIR right now: not merged.")
     for path in report.unreadable:
-        lines.append(f"warning: {path} is not a result file: left out.")
+        lines.append(f"warning: {path} is not a result file of this version of attn-course: "
+                     "left out (grade that part again).")
+    for what in report.unsaved:
+        lines.append(f"warning: not merged, {what}: is the disk full? Merge again with space "
+                     "to spare.")
     for conflict in report.conflicts + report.score_conflicts:
         lines.append(f"warning: not merged, {conflict}: pass --force to take the part's.")
     return lines

@@ -151,6 +151,27 @@ def test_merging_never_replaces_another_files_result_silently(graded_class, tmp_
         == "not_a_notebook"
 
 
+def _with_small_files(*command: str) -> subprocess.CompletedProcess:
+    """`command` where no file over 200 bytes can be written (EFBIG, as a full disk ENOSPC)."""
+    code = ("import resource, subprocess, sys\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (200, resource.RLIM_INFINITY))\n"
+            "sys.exit(subprocess.run(sys.argv[1:]).returncode)\n")
+    return subprocess.run([sys.executable, "-c", code, *command], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_a_merge_onto_a_full_disk_says_so_and_can_be_repeated(graded_class, tmp_path):
+    root, _, _, _ = graded_class
+    parts = [str(root / "part-1"), str(root / "part-2")]
+    full = _with_small_files(*CLI, "grade", "--source", str(corpus.SOURCE),
+                             "--out", str(tmp_path / "all"), "--merge", *parts)
+    assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr[-3000:]
+    assert "not merged" in full.stderr and "reports could not be written" in full.stderr
+    again = _grade(tmp_path / "all", "--merge", *parts)
+    assert again.returncode == 0, again.stderr
+    assert _graded(tmp_path / "all") == _graded(root / "single")
+
+
 def test_bad_shard_and_merge_arguments_are_misuse(tmp_path):
     for args in (["--shard", "3/2", "x"], ["--shard", "0/4", "x"], ["--shard", "half", "x"],
                  ["--merge", str(tmp_path)], ["--merge", str(tmp_path / "out")]):
@@ -202,13 +223,8 @@ def test_a_result_the_disk_cannot_hold_is_graded_again_next_time(tmp_path):
     folder, outdir = tmp_path / "subs", tmp_path / "out"
     folder.mkdir()
     (folder / "s1.ipynb").write_bytes(b"{ broken")
-    # files over 200 bytes cannot be written (EFBIG, as a full disk gives ENOSPC)
-    code = ("import resource, subprocess, sys\n"
-            "resource.setrlimit(resource.RLIMIT_FSIZE, (200, resource.RLIM_INFINITY))\n"
-            "sys.exit(subprocess.run(sys.argv[1:]).returncode)\n")
-    full = subprocess.run([sys.executable, "-c", code, *CLI, "grade", "--source",
-                           str(corpus.SOURCE), "--out", str(outdir), "-q", str(folder)],
-                          capture_output=True, text=True, timeout=300)
+    full = _with_small_files(*CLI, "grade", "--source", str(corpus.SOURCE), "--out",
+                             str(outdir), "-q", str(folder))
     assert full.returncode == 1, full.stderr[-3000:]
     assert "could not be saved" in full.stderr and "Traceback" not in full.stderr
     assert not (outdir / "results" / "s1.json").exists()
