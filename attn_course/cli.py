@@ -210,15 +210,13 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
 
 def _rebuild(store, assignment):
-    """(results, stale, written): the reports rebuilt from OUTDIR's results; a full disk is
-    said, not raised."""
-    from attn_course.grading.reports import current_results, write_reports
+    """(results, stale, written): the reports rebuilt from OUTDIR's results."""
+    from attn_course.grading.reports import rebuild_reports
 
-    try:
-        return (*write_reports(store, assignment), True)
-    except OSError as exc:
-        print(f"warning: the reports could not be written: {exc}", file=sys.stderr)
-        return (*current_results(store, assignment), False)
+    results, stale, problem = rebuild_reports(store, assignment)
+    if problem:
+        print(f"warning: {problem}", file=sys.stderr)
+    return results, stale, not problem
 
 
 def _merge(args: argparse.Namespace, store, assignment) -> bool:

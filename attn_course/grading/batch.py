@@ -25,8 +25,8 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
 from attn_course.grading.kernel import STOP
-from attn_course.grading.reports import current_results, write_reports
-from attn_course.grading.results import Store, SubmissionResult, grader_error_items
+from attn_course.grading.reports import rebuild_reports
+from attn_course.grading.results import Store, SubmissionResult, grader_error_items, reusable
 from attn_course.grading.sandbox import sweep
 from attn_course.grading.source import Assignment
 from attn_course.grading.submission import file_sha256
@@ -210,8 +210,7 @@ def grade_batch(assignment: Assignment, files: list[tuple[Path, str]], outdir: P
                 report.conflicts.append(f"{name}: {outdir} holds the result of {stored.file}, "
                                         f"not {path}")
                 continue
-            if store.cached(name, file_sha256(path, settings.max_bytes),
-                            assignment.sha256) is not None:
+            if reusable(stored, file_sha256(path, settings.max_bytes), assignment.sha256):
                 report.cached.append(name)
                 continue
             if stored.source_sha256 == assignment.sha256 and stored.cacheable:
@@ -225,8 +224,8 @@ def grade_batch(assignment: Assignment, files: list[tuple[Path, str]], outdir: P
         getattr(report, state).append(name)
         bar.update(1)
         if state == "graded" and time.monotonic() - last_report > 2.0:
-            _write(lambda: write_reports(store, assignment, manual_export=False,
-                                         feedback_for=[name]), report)
+            _note(report, rebuild_reports(store, assignment, manual_export=False,
+                                          feedback_for=[name])[2])
             last_report = time.monotonic()
 
     try:
@@ -239,19 +238,15 @@ def grade_batch(assignment: Assignment, files: list[tuple[Path, str]], outdir: P
             _run_threads(assignment, settings, outdir, todo, jobs, force, done)
     finally:
         bar.close()
-        report.results, report.stale = _write(lambda: write_reports(store, assignment),
-                                              report) or current_results(store, assignment)
+        report.results, report.stale, problem = rebuild_reports(store, assignment)
+        _note(report, problem)
         report.seconds = time.monotonic() - start
     return report
 
 
-def _write(write, report: BatchReport):
-    """Write reports; a full disk is noted, not raised (the results already saved stay)."""
-    try:
-        return write()
-    except OSError as exc:
-        report.problems.append(f"the reports could not be written: {exc}")
-        return None
+def _note(report: BatchReport, problem: str) -> None:
+    if problem:
+        report.problems.append(problem)
 
 
 def _run_threads(assignment, settings, outdir, todo, jobs, force, done) -> None:

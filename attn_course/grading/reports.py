@@ -137,6 +137,16 @@ def write_reports(store: Store, assignment: Assignment, *, manual_export: bool =
     return results, stale
 
 
+def rebuild_reports(store: Store, assignment: Assignment, **options
+                    ) -> tuple[list[SubmissionResult], int, str]:
+    """`write_reports`, where a full disk is said rather than raised: (results, stale, problem),
+    the problem "" when the reports were written. The results already saved stay."""
+    try:
+        return (*write_reports(store, assignment, **options), "")
+    except OSError as exc:
+        return (*current_results(store, assignment), f"the reports could not be written: {exc}")
+
+
 def how_run(results: list[SubmissionResult], names: list[str], wants_gpu: bool) -> str:
     """One line: the sandbox, memory limit and GPU use of the submissions graded in this run."""
     graded = [r for r in results if r.submission in names and r.sandbox]

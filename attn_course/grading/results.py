@@ -40,13 +40,14 @@ class ItemResult:
         self.message, self.error = printable(self.message), printable(self.error)
 
 
-def printable(text: str) -> str:
+def printable(text: str, errors: str = "backslashreplace") -> str:
     """`text` with what no UTF-8 file or terminal can carry (lone surrogates, from a student's
-    JSON or kernel) written as escapes: reports and the console never fail on it."""
+    JSON or kernel) written as escapes (or as `errors` says, e.g. "replace": "?"): reports and
+    the console never fail on it."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return text.encode("utf-8", errors).decode("utf-8")
     except AttributeError:  # not a string
         return text
     return text
@@ -94,6 +95,12 @@ class SubmissionResult:
         d.pop("format")
         items = [ItemResult(**i) for i in d.pop("items")]
         return cls(items=items, **d)
+
+
+def reusable(result: SubmissionResult | None, sha256: str, source_sha256: str) -> bool:
+    """Whether `result` stands for a file of this content graded against this source."""
+    return (result is not None and result.sha256 == sha256
+            and result.source_sha256 == source_sha256 and result.cacheable)
 
 
 def grader_error_items(items, message: str) -> list[ItemResult]:
@@ -169,10 +176,7 @@ class Store:
     def cached(self, name: str, sha256: str, source_sha256: str) -> SubmissionResult | None:
         """The stored result if it was graded from the same file and the same source."""
         result = self.load(name)
-        if (result is not None and result.sha256 == sha256
-                and result.source_sha256 == source_sha256 and result.cacheable):
-            return result
-        return None
+        return result if reusable(result, sha256, source_sha256) else None
 
     def all(self) -> list[SubmissionResult]:
         out = []

@@ -14,6 +14,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from attn_course.grading.results import printable
+
 MAX_SUBMISSION_BYTES = 64 * 2**20
 MAX_ANSWER_CHARS = 2**20  # an answer cell's text (honest ones hold a few KB)
 
@@ -102,16 +104,6 @@ def _text(source) -> str | None:
     return None
 
 
-def _valid_text(text: str) -> str:
-    """`text` as UTF-8 can hold it: JSON's "\\ud800" escapes decode to lone surrogates, which
-    no file, kernel message or report could carry."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-    return text
-
-
 def read_submission(path: str | Path, answer_ids: list[str],
                     max_bytes: int = MAX_SUBMISSION_BYTES) -> Submission:
     """The answers (grade_id -> text) of a submitted notebook, or a problem."""
@@ -181,7 +173,7 @@ def read_submission(path: str | Path, answer_ids: list[str],
                                         f"{len(source) / 2**20:.1f} MiB of text, over the "
                                         f"{MAX_ANSWER_CHARS // 2**20} MiB an answer may hold")
             return sub
-        text = _valid_text(source)
+        text = printable(source, "replace")  # runnable code: JSON's "\ud800" becomes "?"
         if text != source:
             sub.notes.append(f"cell {grade_id}: characters that are not valid text (lone "
                              "surrogates) were replaced by '?'")

@@ -238,8 +238,9 @@ def test_names_come_from_the_whole_path_and_never_collide(tmp_path):
     assert "caf%E9" in [n for _, n in discover([tmp_path / "class"])[0]]
 
 
-def _nest(top: Path, name: str, depth: int) -> None:
-    """`depth` folders called `name`, one inside the other, made without long paths."""
+def _nest(top: Path, name: str, depth: int, files: dict[str, bytes]) -> None:
+    """`depth` folders called `name`, one inside the other, made without long paths, with
+    `files` at the bottom."""
     fd = os.open(top, os.O_RDONLY)
     try:
         for _ in range(depth):
@@ -247,8 +248,9 @@ def _nest(top: Path, name: str, depth: int) -> None:
             inner = os.open(name, os.O_RDONLY, dir_fd=fd)
             os.close(fd)
             fd = inner
-        with open(os.open("s.ipynb", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "w") as f:
-            f.write("{}")
+        for file, data in files.items():
+            with open(os.open(file, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as f:
+                f.write(data)
     finally:
         os.close(fd)
 
@@ -256,14 +258,15 @@ def _nest(top: Path, name: str, depth: int) -> None:
 @pytest.fixture
 def odd_tree(tmp_path):
     """1,500 nested folders (deeper than Python's recursion), 40 more with a path longer than
-    PATH_MAX, a folder without permissions and a link out; removed without recursion after."""
+    PATH_MAX, a folder without permissions and a link out; removed without recursion after.
+    At the bottom of the deep branch: a notebook and 1 MiB of data."""
     from attn_course.grading.folders import remove_tree
 
     root, outside = tmp_path / "tree", tmp_path / "outside"
     for folder in (root / "deep", root / "long", root / "locked", outside):
         folder.mkdir(parents=True)
-    _nest(root / "deep", "d", 1500)
-    _nest(root / "long", "x" * 200, 40)
+    _nest(root / "deep", "d", 1500, {"s.ipynb": b"{}", "blob": b"x" * 2**20})
+    _nest(root / "long", "x" * 200, 40, {"s.ipynb": b"{}"})
     (root / "locked" / "s.ipynb").write_text("{}")
     (outside / "keep.ipynb").write_text("{}")
     (root / "link").symlink_to(outside)
@@ -286,15 +289,8 @@ def test_sandbox_folders_are_measured_and_removed_whatever_their_shape(odd_tree)
     from attn_course.grading.folders import remove_tree, tree_bytes
 
     root, outside = odd_tree
-    fd = os.open(root / "deep", os.O_RDONLY)  # 1 MiB at the bottom of the deep branch
-    for _ in range(1500):
-        fd, parent = os.open("d", os.O_RDONLY, dir_fd=fd), fd
-        os.close(parent)
-    with open(os.open("blob", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=fd), "wb") as f:
-        f.write(b"x" * 2**20)
-    os.close(fd)
     (root / "locked").chmod(0)
-    assert tree_bytes(root) >= 2**20
+    assert tree_bytes(root) >= 2**20  # the 1 MiB at the bottom of the deep branch
     remove_tree(root)
     assert not root.exists()
     assert (outside / "keep.ipynb").exists()  # what a link points to is left alone

@@ -1,5 +1,6 @@
 """Correct answers written the way a student writes them, for tests that build a wrong answer
-from a right one (return it in a list, drop an output, change an input...).
+from a right one (return it in a list, drop an output, change an input...), and the most
+common wrong one, shared by several tests.
 
 They live here, not in the course's package: a student's code that calls the course's reference
 is refused by the checks (`attn_course.checks.own_code`), so the tests use their own.
@@ -24,6 +25,15 @@ def sdpa(q, k, v, mask=None):
         scores = scores.masked_fill(~mask, float("-inf"))
     weights = torch.softmax(scores, dim=-1)
     return weights @ v, weights  # (..., T_q, d_v), (..., T_q, T_k)
+
+
+def sdpa_without_scale(q, k, v, mask=None):
+    """The most common mistake: scores not divided by √d_k."""
+    scores = q @ k.transpose(-2, -1)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = scores.softmax(-1)
+    return weights @ v, weights
 
 
 def causal_mask(T):

@@ -22,14 +22,7 @@ from attn_course.checks.records import to_value
 from attn_course.reference import (
     scaled_dot_product_attention,
 )
-
-
-def no_scale(q, k, v, mask=None):
-    s = q @ k.transpose(-2, -1)
-    if mask is not None:
-        s = s.masked_fill(~mask, float("-inf"))
-    w = s.softmax(-1)
-    return w @ v, w
+from tests.unit.checks.students import sdpa_without_scale as no_scale
 
 
 # ---- run / judge separation ----------------------------------------------------------------
