@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=300 \
          --nbval-sanitize-with tests/notebooks/sanitize.cfg
 
-.PHONY: lab test install lint release solutions screenshots clean cpu-torch wheelhouse
+.PHONY: lab instructor-lab test install lint release solutions screenshots clean cpu-torch wheelhouse
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,16 @@ install: $(STAMP)
 cpu-torch: | $(BIN)/python
 	$(BIN)/python -m pip install torch --index-url https://download.pytorch.org/whl/cpu
 
+# Your copies of the notebooks go to work/ (git-ignored; release never writes there), then
+# JupyterLab opens on them. Options for jupyter lab: make lab ARGS="--port 9999 --no-browser"
+ARGS ?=
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/attn-course lab $(ARGS)
+
+# Instructors: the whole course folder, with nbgrader's own interface (Formgrader, Create
+# Assignment, Validate), which the students' lab hides.
+instructor-lab: install
+	$(BIN)/jupyter lab $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

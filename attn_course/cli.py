@@ -42,9 +42,47 @@ def _cmd_release(args: argparse.Namespace) -> int:
                 print(difference.diff, file=sys.stderr)
         print("Run `attn-course release` and commit the result.", file=sys.stderr)
         return 1
-    for path in release(source, dest):
+    from attn_course.authoring.release import EditedNotebooks
+
+    try:
+        written = release(source, dest, force=args.force)
+    except EditedNotebooks as error:
+        print(f"attn-course release: wrote nothing. These notebooks in {dest}/ were changed "
+              "after release wrote them, and release would replace or remove them:",
+              file=sys.stderr)
+        for path in error.paths:
+            print(f"  - {path}", file=sys.stderr)
+        print("If that is your work, copy it somewhere safe first (students work in work/, "
+              "which `make lab` fills and release never touches). To replace them anyway: "
+              "attn-course release --force", file=sys.stderr)
+        return 1
+    for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def _cmd_lab(args: argparse.Namespace, extra: list[str]) -> int:
+    import os
+
+    from attn_course import lab, workspace
+
+    notebooks, work = Path(args.notebooks), Path(args.work)
+    try:
+        prepared = workspace.prepare(notebooks, work)
+    except OSError as error:
+        print(f"attn-course lab: cannot prepare {work}/: {error}. Run it from the course "
+              "folder (the one holding notebooks/), or pass --notebooks.", file=sys.stderr)
+        return 2
+    for line in prepared.lines():
+        print(f"attn-course lab: {line}")
+    lab.trust([*prepared.copied, *prepared.updated])
+    command = lab.lab_command(work, extra)
+    print(f"attn-course lab: opening JupyterLab on {work}/ (your copies; `attn-course release` "
+          "never writes there)", flush=True)
+    if args.dry_run:
+        print(" ".join(command))
+        return 0
+    os.execve(command[0], command, lab.lab_environment())
 
 
 def _cmd_execute(args: argparse.Namespace) -> int:
@@ -286,7 +324,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="write nothing; exit 1 and name the notebooks if the student folder is out of sync",
     )
     release.add_argument("-v", "--verbose", action="store_true", help="with --check, show diffs")
+    release.add_argument("--force", action="store_true",
+                         help="replace student notebooks even when they were changed after "
+                              "release wrote them")
     release.set_defaults(run=_cmd_release)
+
+    lab = commands.add_parser(
+        "lab", allow_abbrev=False,
+        help="open the course in JupyterLab, on your own copies of the notebooks (work/)",
+        description="Copy the course notebooks into the work folder (never replacing your "
+                    "work), then open JupyterLab there with the course's settings. Options it "
+                    "does not know go to `jupyter lab`, e.g. --port 9999 --no-browser.",
+    )
+    lab.add_argument("--notebooks", default="notebooks",
+                     help="the course's student notebooks (default: notebooks)")
+    lab.add_argument("--work", default="work", help="your copies (default: work)")
+    lab.add_argument("--dry-run", action="store_true",
+                     help="prepare the work folder, print the command, start nothing")
+    lab.set_defaults(run=_cmd_lab, passes_extra=True)
 
     execute = commands.add_parser(
         "execute", help="run notebooks top to bottom in a fresh kernel and store their outputs"
@@ -332,7 +387,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "passes_extra", False):
+        return args.run(args, extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args.run(args)
 
 

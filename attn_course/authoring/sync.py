@@ -6,7 +6,7 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-from attn_course.authoring.release import SOURCE_GLOB, planned_notebooks
+from attn_course.authoring.release import RECORD, SOURCE_GLOB, planned_notebooks, record_text
 
 
 @dataclass
@@ -44,4 +44,9 @@ def check_release(source_dir: Path, dest_dir: Path) -> list[Difference]:
             differences.append(Difference(path, "differs from its source", diff))
     for stale in sorted(set(dest_dir.glob(SOURCE_GLOB)) - set(planned)):
         differences.append(Difference(stale, "has no source notebook"))
+    record = dest_dir / RECORD
+    if not record.is_file():
+        differences.append(Difference(record, "missing (release records what it wrote there)"))
+    elif record.read_text(encoding="utf-8") != record_text(planned):
+        differences.append(Difference(record, "does not record what release would write"))
     return differences

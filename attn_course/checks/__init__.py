@@ -12,6 +12,7 @@ One module per exercise topic defines its cases, oracle and mistakes. `CHECKS` m
 after `check_` in every public check function to its `Check`.
 """
 
+from attn_course import kernel_hints as _kernel_hints
 from attn_course.checks.attention import (
     SCALED_DOT_PRODUCT_ATTENTION_CHECK,
     check_scaled_dot_product_attention,
@@ -75,3 +76,6 @@ __all__ = [
     "check_softmax",
     "check_split_heads",
 ]
+
+# In a notebook kernel: a check cell run before the cells above it says to run them.
+_kernel_hints.install()

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 __all__ = ["CaseResult", "CheckFailed", "CheckResult", "Diagnosis", "Problem", "Verdict"]
 
+RED, RESET = "\x1b[1;31m", "\x1b[0m"  # ANSI: how Jupyter colours a traceback's header
+
 
 class CheckFailed(AssertionError):
     """A check failed. The message says what is wrong and what to change.
@@ -28,6 +30,15 @@ class CheckFailed(AssertionError):
 
     def __reduce__(self):
         return (type(self), (str(self), self.verdict))
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows instead of a traceback: the verdict alone, in red.
+
+        The package's own frames say nothing to a student; the message says what to change.
+        The exception is still an AssertionError, so nbgrader, nbval and pytest see a failure.
+        """
+        lines = str(self).splitlines() or [""]
+        return [f"{RED}✗ {lines[0]}{RESET}", *lines[1:]]
 
 
 @dataclass(frozen=True)

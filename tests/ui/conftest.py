@@ -1,10 +1,13 @@
 """Real-browser tests: one JupyterLab server per session, driven by headless Chromium.
 
-The server runs from this Python (``sys.executable -m jupyter lab``) on 127.0.0.1 with a random
-port and token, in a temporary folder holding copies of the course notebooks, and with its own
-settings: notebook windowing off (every cell stays in the page), no news or update checks, no
-extension manager. Chromium is Debian's (``/usr/bin/chromium``), driven by Playwright's sync API;
-``playwright install`` is never needed.
+The server is the students' lab, started the way ``make lab`` starts it (``attn-course lab``:
+the course's Jupyter configuration, the kernel hints, ``--allow-root`` as root), on 127.0.0.1
+with a random port and token, in a temporary folder holding copies of the course notebooks
+(``solutions/``, ``notebooks/`` and the work folder ``work/`` that ``attn-course lab`` fills).
+The tests add two settings of their own: notebook windowing off (every cell stays in the page)
+and no extension manager. Whatever else a student sees (no nbgrader interface, no news pop-up)
+is the course's configuration. Chromium is Debian's (``/usr/bin/chromium``), driven by
+Playwright's sync API; ``playwright install`` is never needed.
 
 Without Chromium or Playwright the tests skip, unless ``CI=true``: then they fail.
 ``ATTN_COURSE_CHROMIUM`` points at another Chromium binary (``/nonexistent`` simulates none).
@@ -56,13 +59,9 @@ TQDM_DEMO_CELLS = [
     "from tqdm.auto import tqdm\n\nfor _ in tqdm(range(20), desc='steps'):\n    pass",
 ]
 
-# Lab settings, as the Settings editor would write them.
+# The tests' own lab settings, as the Settings editor would write them.
 LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
-    "@jupyterlab/apputils-extension/notification": {
-        "fetchNews": "false",
-        "checkForUpdates": False,
-    },
     "@jupyterlab/extensionmanager-extension/plugin": {"enabled": False},
 }
 
@@ -109,7 +108,7 @@ def browser_available() -> None:
 class Lab:
     url: str  # http://127.0.0.1:PORT, no trailing slash
     token: str
-    root: Path  # the server's root folder: solutions/, notebooks/, tqdm_demo.ipynb
+    root: Path  # the server's root folder: solutions/, notebooks/, work/, tqdm_demo.ipynb
     log: Path
 
     def page_url(self, path: str, workspace: str) -> str:
@@ -234,8 +233,9 @@ def lab(browser_available, tmp_path_factory) -> Iterator[Lab]:
         port = free_port()
         lab = Lab(url=f"http://127.0.0.1:{port}", token=token, root=root, log=log)
         command = [
-            sys.executable, "-m", "jupyter", "lab",
-            "--no-browser", "--allow-root",
+            sys.executable, "-m", "attn_course.cli", "lab",
+            "--notebooks", str(root / "notebooks"), "--work", str(root / "work"),
+            "--no-browser",
             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
             "--LabApp.expose_app_in_browser=True",

@@ -33,13 +33,15 @@ RUN_ALL_JS = """async ms => {
   return await Promise.race([app.commands.execute('notebook:run-all-cells'), timeout]);
 }"""
 
-# Done: the kernel is idle and every code cell has an execution count, or a cell failed
-# (run-all stops at the first error, so later cells would never get a count).
+# Done: the kernel is idle and every code cell has an execution count, or a cell failed that
+# stops run-all (later cells would never get a count). A failed cell tagged raises-exception
+# (the student notebooks' check cells) does not stop run-all.
 RUN_FINISHED_JS = """() => {
   const panel = window.jupyterapp.shell.currentWidget;
   const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
   const code = panel.content.widgets.filter(cell => cell.model.type === 'code');
   const failed = code.some(cell =>
+    !(cell.model.getMetadata('tags') || []).includes('raises-exception') &&
     cell.model.outputs.toJSON().some(output => output.output_type === 'error'));
   const counted = code.every(cell => cell.model.executionCount !== null);
   return !!kernel && kernel.status === 'idle' && (counted || failed);

@@ -14,7 +14,10 @@ def test_release_check_reports_missing_drift_and_stale(tmp_path, source):
     src.mkdir()
     nbformat.write(source, src / "01_double.ipynb")
 
-    assert [d.reason for d in check_release(src, dest)] == ["missing"]
+    assert [(d.path.name, d.reason) for d in check_release(src, dest)] == [
+        ("01_double.ipynb", "missing"),
+        (".release.json", "missing (release records what it wrote there)"),
+    ]
     written = release(src, dest)
     assert [p.name for p in written] == ["01_double.ipynb"]
     assert check_release(src, dest) == []
@@ -27,9 +30,14 @@ def test_release_check_reports_missing_drift_and_stale(tmp_path, source):
         "02_old.ipynb": "has no source notebook",
     }
 
-    release(src, dest)
+    release(src, dest, force=True)  # both files were changed by hand: only forced
     assert not (dest / "02_old.ipynb").exists()
     assert check_release(src, dest) == []
+
+    (dest / ".release.json").write_text("{}", encoding="utf-8")
+    assert [str(d) for d in check_release(src, dest)] == [
+        f"{dest / '.release.json'}: does not record what release would write"
+    ]
 
 
 def test_cli_release_check_exit_codes(tmp_path, capsys, source):

@@ -1,0 +1,124 @@
+"""What a student sees in the course's lab (started as `make lab` starts it): no instructor
+interface, no pop-ups, a blank notebook that runs to the end, verdicts without internals, and a
+hint after a kernel restart.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+
+import pytest
+
+try:
+    from playwright.sync_api import Page, expect
+except ImportError:  # the browser_available fixture skips the tests (fails them under CI=true)
+    Page = expect = None
+
+from tests.ui.conftest import WAIT_MS
+from tests.ui.lab_page import cells, notebook_cell, open_notebook, run_all, wait_for_widgets
+
+pytestmark = pytest.mark.ui
+
+STUDENT_01 = "work/01_scaled_dot_product_attention.ipynb"
+STUDENT_04 = "work/04_multi_head_attention.ipynb"
+NEWS_WAIT_MS = 8_000  # JupyterLab asks about news a few seconds after the page loads
+INTERNALS = ("skipping hidden", "attn_course/", "site-packages", "Traceback")
+
+
+def errors_by_cell(page: Page) -> dict[str, list[dict]]:
+    """Error outputs by grade id (or cell index)."""
+    found = {}
+    for cell in cells(page):
+        errors = [o for o in cell["outputs"] if o.get("output_type") == "error"]
+        if errors:
+            found[cell["id"] or str(cell["index"])] = errors
+    return found
+
+
+def server_warnings(log: str) -> list[str]:
+    return [line for line in log.splitlines() if line.startswith("[W ") or "WARNING" in line]
+
+
+def test_the_students_lab_has_no_instructor_interface_and_no_news_popup(page, lab, screenshots):
+    log = lab.log.read_text(errors="replace")
+    started = log[: log.index("is running at")]
+    assert not server_warnings(started), "warnings as the lab started:\n" + started
+    assert "nbgrader_config" not in started
+    seen = len(log)
+    open_notebook(page, lab, STUDENT_01, workspace="student-lab")
+    menus = page.locator("#jp-menu-panel .lm-MenuBar-itemLabel")
+    expect(menus.filter(has_text=re.compile(r"^File$"))).to_have_count(1)  # the locator works
+    page.wait_for_timeout(NEWS_WAIT_MS)
+
+    labels = menus.all_inner_texts()
+    assert not [m for m in labels if "nbgrader" in m.lower()], f"menus: {labels}"
+    side_tabs = page.locator(".jp-SideBar .lm-TabBar-tab").evaluate_all(
+        "tabs => tabs.map(t => (t.getAttribute('title') || '') + ' ' + t.textContent)"
+    )
+    assert not [t for t in side_tabs if re.search("assignment|nbgrader", t, re.I)], side_tabs
+    toolbar = page.locator(".jp-NotebookPanel-toolbar").inner_text()
+    assert "Validate" not in toolbar, f"nbgrader's Validate button: {toolbar!r}"
+    toasts = page.locator(".Toastify__toast").all_inner_texts()
+    assert not toasts, f"pop-ups a student has to dismiss: {toasts}"
+    page.screenshot(path=screenshots / "student_lab.png", animations="disabled")
+
+    opened = lab.log.read_text(errors="replace")[seen:]  # the page, the notebook, its kernel
+    assert not server_warnings(opened), "warnings in the lab's log:\n" + opened
+
+    for endpoint in ("formgrader", "assignments"):  # nbgrader's server side is off too
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            lab.api("GET", f"../{endpoint}")
+        assert missing.value.code == 404, endpoint
+
+
+def test_run_all_on_the_blank_notebook_04_reaches_the_explorer(page, lab, screenshots):
+    open_notebook(page, lab, STUDENT_04, workspace="student-04-blank")
+    seconds = run_all(page)
+    notebook = cells(page)
+    not_run = [c["index"] for c in notebook if c["type"] == "code" and c["count"] is None]
+    assert not not_run, f"run-all stopped ({seconds:.0f} s): cells never run: {not_run}"
+
+    # Only the checks fail, each with its verdict and nothing of the package.
+    checks = {c["id"] for c in notebook if c["id"] and c["id"].endswith("-check")}
+    failed = errors_by_cell(page)
+    assert set(failed) == checks, f"failed cells {sorted(failed)}, checks {sorted(checks)}"
+    for grade_id, (error, *_) in failed.items():
+        assert error["ename"] == "CheckFailed", (grade_id, error["ename"], error["evalue"])
+    check_text = notebook_cell(page, next(c["index"] for c in notebook if c["id"] in checks))
+    shown = check_text.locator(".jp-OutputArea-output").inner_text()
+    assert shown.lstrip().startswith("✗"), shown[:300]
+    for internal in INTERNALS:
+        assert internal not in shown, f"{internal!r} in a check's output:\n{shown[:1500]}"
+
+    # The showpiece ran: the explorer's picture is in the page.
+    explorer = notebook_cell(page, next(c["index"] for c in notebook if c["id"] == "explorer"))
+    explorer.scroll_into_view_if_needed()
+    image = explorer.locator(".jp-OutputArea-output img").first
+    expect(image).to_be_visible(timeout=WAIT_MS)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                           arg=image.element_handle(), timeout=WAIT_MS)  # fmt: skip
+    wait_for_widgets(page)
+    explorer.screenshot(path=screenshots / "blank_04_explorer.png", animations="disabled")
+
+
+def test_a_check_run_after_a_restart_says_to_run_the_cells_above(page, lab):
+    open_notebook(page, lab, STUDENT_01, workspace="student-restart")
+    page.evaluate("""async () => {
+      const panel = window.jupyterapp.shell.currentWidget;
+      await panel.sessionContext.restartKernel();
+    }""")
+    page.wait_for_function("""() => {
+      const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+      return kernel && kernel.status === 'idle' && kernel.connectionStatus === 'connected';
+    }""", timeout=WAIT_MS, polling=250)  # fmt: skip
+    index = next(c["index"] for c in cells(page) if c["id"] == "sdpa-check")
+    page.evaluate("""async index => {
+      const app = window.jupyterapp;
+      app.shell.currentWidget.content.activeCellIndex = index;
+      await app.commands.execute('notebook:run-cell');
+    }""", index)  # fmt: skip
+    output = notebook_cell(page, index).locator(".jp-OutputArea-output")
+    expect(output).to_contain_text("NameError", timeout=WAIT_MS)
+    expect(output).to_contain_text("run the cells above")
+    expect(output).to_contain_text("Run All Above Selected Cell")
