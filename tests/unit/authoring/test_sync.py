@@ -50,3 +50,18 @@ def test_cli_release_check_exit_codes(tmp_path, capsys, source):
     assert "01_double.ipynb: missing" in capsys.readouterr().err
     assert main(args) == 0
     assert main([*args, "--check"]) == 0
+
+
+def test_release_and_its_check_leave_the_work_folder_alone(tmp_path, capsys, source):
+    """Students work in work/, beside notebooks/: neither release nor its check looks there."""
+    src, dest, work = tmp_path / "solutions", tmp_path / "notebooks", tmp_path / "work"
+    src.mkdir()
+    work.mkdir()
+    nbformat.write(source, src / "01_double.ipynb")
+    mine = work / "01_double.ipynb"
+    mine.write_text('{"my": "work"}')
+    args = ["release", "--source", str(src), "--dest", str(dest)]
+    assert main(args) == 0
+    assert main([*args, "--check"]) == 0
+    assert mine.read_text() == '{"my": "work"}'
+    assert sorted(p.name for p in work.iterdir()) == ["01_double.ipynb"]

@@ -1,0 +1,41 @@
+"""The package as pip builds it: licence metadata in the current form, the lab's files shipped."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import attn_course
+
+ROOT = Path(__file__).resolve().parents[2]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_license_is_an_spdx_expression_read_by_the_required_setuptools():
+    """A TOML table (``license = {text = ...}``) is deprecated and makes setuptools warn; the
+    SPDX string needs setuptools >= 77 (PEP 639)."""
+    project = PYPROJECT["project"]
+    assert isinstance(project["license"], str) and project["license"] == "MIT"
+    assert all((ROOT / name).is_file() for name in project["license-files"])
+    (setuptools,) = [r for r in PYPROJECT["build-system"]["requires"] if r.startswith("setuptools")]
+    floor = re.fullmatch(r"setuptools>=(\d+)(?:\.\d+)*", setuptools)
+    assert floor and int(floor.group(1)) >= 77, setuptools
+
+
+def test_the_labs_configuration_ships_with_the_package():
+    package = Path(attn_course.__file__).parent
+    patterns = PYPROJECT["tool"]["setuptools"]["package-data"]["attn_course"]
+    shipped = {p.relative_to(package).as_posix() for pattern in patterns
+               for p in package.glob(pattern)}  # fmt: skip
+    assert {"lab_config/jupyter_server_config.json",
+            "lab_config/labconfig/page_config.json"} <= shipped  # fmt: skip
+    assert (package / "lab_startup.py").is_file()
+
+
+def test_readme_says_what_each_install_path_puts_on_disk():
+    readme = (ROOT / "README.md").read_text()
+    install = readme[readme.index("## Quick start"): readme.index("## What you will learn")]
+    assert len(re.findall(r"\d+(?:\.\d+)? GB in `\.venv`", install)) == 2, "default and CPU-only"
+    assert "make cpu-torch" in install and 'make lab ARGS="' in install
+    assert re.search(r"took \d+ s", install), "how long the install took"
