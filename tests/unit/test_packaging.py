@@ -36,6 +36,6 @@ def test_the_labs_configuration_ships_with_the_package():
 def test_readme_says_what_each_install_path_puts_on_disk():
     readme = (ROOT / "README.md").read_text()
     install = readme[readme.index("## Quick start"): readme.index("## What you will learn")]
-    assert len(re.findall(r"\d+(?:\.\d+)? GB in `\.venv`", install)) == 2, "default and CPU-only"
+    assert len(re.findall(r"\d+(?:\.\d+)? GB\s+in `\.venv`", install)) == 2, "default and CPU-only"
     assert "make cpu-torch" in install and 'make lab ARGS="' in install
     assert re.search(r"took \d+ s", install), "how long the install took"
