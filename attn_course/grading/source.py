@@ -140,6 +140,49 @@ def parse_source(nb: NotebookNode, path: Path, sha256: str) -> Assignment:
     return Assignment(path, path.stem, sha256, _without_outputs(nb), items, answer_ids, blank)
 
 
+SOLUTION_MARK, HIDDEN_MARK = "BEGIN SOLUTION", "BEGIN HIDDEN TESTS"
+STUBS = ("YOUR CODE HERE", "YOUR ANSWER HERE")  # what nbgrader writes in place of a solution
+
+
+def holds_solution(cell: NotebookNode) -> bool:
+    """Whether an answer cell shows its solution: a solution region, or (nbgrader's other way)
+    a whole cell that is not a released stub."""
+    if SOLUTION_MARK in cell.source:
+        return True
+    return bool(cell.source.strip()) and not any(stub in cell.source for stub in STUBS)
+
+
+def lacks(assignment: Assignment) -> list[str]:
+    """What `assignment` lacks of a full source: "model answers" (it has answer cells and none
+    holds a solution), "hidden tests" (no test cell has any)."""
+    answers = [c for c in assignment.notebook.cells if role(c) in ("answer", "manual")]
+    tests = [assignment.notebook.cells[i.index] for i in assignment.items if i.kind == "auto"]
+    missing = []
+    if answers and not any(holds_solution(c) for c in answers):
+        missing.append("model answers")
+    if not any(HIDDEN_MARK in c.source for c in tests):
+        missing.append("hidden tests")
+    return missing
+
+
+def student_copy_problem(assignment: Assignment) -> str:
+    """Why `assignment` is a student notebook rather than its source ("" for a source). A
+    source without hidden tests is still a source: only answer cells without any solution make
+    a student copy."""
+    missing = lacks(assignment)
+    if "model answers" not in missing:
+        return ""
+    path = assignment.path
+    source = path.resolve().parent.parent / "solutions" / path.name
+    instead = (f"--source {source}" if source.is_file() and source != path.resolve()
+               else f"the source notebook (solutions/{path.name} in this course)")
+    hidden = ", and it has no hidden tests" if "hidden tests" in missing else ""
+    return (f"{path} is a student notebook, not a source: none of its answer cells holds a "
+            f"solution (### BEGIN SOLUTION ... ### END SOLUTION){hidden}. Pass {instead}, or "
+            f"add --allow-student-source to grade against this copy (no "
+            f"{' and no '.join(missing)}).")
+
+
 def judged_by_kernel_on_purpose(cell: NotebookNode) -> bool:
     """Whether the source accepts that this test cell is judged by the kernel's reply
     (cell metadata ``"attn_course": {"judged_by_kernel": true}``)."""
