@@ -25,7 +25,7 @@ from attn_course.grading.results import (
     atomic_write,
     write_csv,
 )
-from attn_course.grading.source import Assignment, Item, holds_solution
+from attn_course.grading.source import Assignment, Item, holds_solution, lacks
 from attn_course.grading.titles import titles
 
 
@@ -105,9 +105,9 @@ def apply_scores(result: SubmissionResult, scores: dict[str, dict[str, float]]) 
 
 def _rubric(assignment: Assignment, grade_id: str) -> str:
     """The model answer and rubric: the source cell without its solution markers ("" when the
-    cell holds no solution, as in a student copy graded with --allow-student-source)."""
+    cell holds none, as in a student copy graded with --allow-student-source)."""
     cell = assignment.notebook.cells[assignment.item(grade_id).index]
-    if not holds_solution(cell):
+    if not holds_solution(cell) or "model answers" in lacks(assignment):
         return ""
     lines = [ln for ln in cell.source.splitlines() if "BEGIN SOLUTION" not in ln
              and "END SOLUTION" not in ln]
@@ -171,7 +171,7 @@ def _html(assignment: Assignment, item: Item, title: str, rows) -> str:
         "<p class='meta'>(no text above this cell)</p>",
         "<h2>Model answer and rubric</h2>",
         _shown(rubric, markdown, raw=False) if rubric else
-        "<p class='meta'>None: this source's answer cells hold no solution (a student copy, "
+        "<p class='meta'>None: this source's answer cells hold no solution (a student's copy, "
         "graded with --allow-student-source).</p>",
         f"<h2>Answers ({len(rows)})</h2>",
         f"<p class='meta'>Fill the <code>score</code> column of {e(item.grade_id)}.csv and run "

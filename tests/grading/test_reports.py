@@ -69,13 +69,28 @@ def test_every_student_copy_is_refused_with_what_to_pass_instead(path):
     assert lacks(load_source(path)) == ["model answers", "hidden tests"]
 
 
-def test_a_source_without_hidden_tests_or_markers_is_still_a_source(tmp_path):
+def _variant(tmp_path, drop: tuple[str, ...]):
+    """The course's notebook 00 without the lines that mention any of `drop`."""
     nb = nbformat.read(corpus.SOURCE, as_version=4)
-    for cell in nb.cells:  # hidden tests dropped, solutions written without their markers
+    for cell in nb.cells:
         cell.source = "\n".join(ln for ln in cell.source.splitlines()
-                                if "HIDDEN TESTS" not in ln and "SOLUTION" not in ln)
-    assignment = parse_source(nb, tmp_path / "00_setup.ipynb", "0")
-    assert lacks(assignment) == ["hidden tests"] and student_copy_problem(assignment) == ""
+                                if not any(d in ln for d in drop))
+    return parse_source(nb, tmp_path / "00_setup.ipynb", "0")
+
+
+def test_sources_without_hidden_tests_or_markers_are_still_sources(tmp_path):
+    no_hidden = _variant(tmp_path, ("HIDDEN TESTS", "seed=7"))
+    assert lacks(no_hidden) == ["hidden tests"] and student_copy_problem(no_hidden) == ""
+    whole_cells = _variant(tmp_path, ("SOLUTION",))  # nbgrader's other way: whole-cell answers
+    assert lacks(whole_cells) == [] and student_copy_problem(whole_cells) == ""
+
+
+def test_a_students_filled_in_notebook_is_no_source(tmp_path):
+    path = tmp_path / "alice.ipynb"
+    path.write_bytes(corpus.dump(corpus.filled(corpus.CORRECT, corpus.ESSAY)))
+    assignment = load_source(path)
+    assert lacks(assignment) == ["model answers", "hidden tests"]
+    assert "alice.ipynb is a student notebook" in student_copy_problem(assignment)
 
 
 def test_the_cli_refuses_a_student_copy(tmp_path, capsys):
