@@ -129,7 +129,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     from attn_course.grading import manual
     from attn_course.grading.results import Store
     from attn_course.grading.shards import parse_shard
-    from attn_course.grading.source import SourceError, load_source
+    from attn_course.grading.source import SourceError, lacks, load_source, student_copy_problem
 
     if args.jobs < 1 or args.timeout <= 0 or args.submission_timeout <= 0:
         return _misuse("grade", "--jobs, --timeout and --submission-timeout must be positive")
@@ -153,6 +153,9 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         assignment = load_source(args.source)
     except SourceError as exc:
         return _misuse("grade", str(exc))
+    student_copy = student_copy_problem(assignment)
+    if student_copy and not args.allow_student_source:
+        return _misuse("grade", student_copy)
     store = Store(Path(args.out))
     try:
         store.prepare()
@@ -169,6 +172,11 @@ def _cmd_grade(args: argparse.Namespace) -> int:
                 scores.setdefault(sub, {}).update(items)
     except manual.ManualScoresError as exc:
         return _misuse("grade", str(exc))
+    if student_copy:
+        said = {"model answers": "no model answers (the written-answer pages show none)",
+                "hidden tests": "no hidden tests (only its public tests count)"}
+        print(f"note: {args.source} is a student copy, graded as --allow-student-source asks: "
+              f"it has {' and '.join(said[m] for m in lacks(assignment))}.")
     from attn_course.grading.batch import discover, grade_batch
     from attn_course.grading.reports import how_run, summary
     from attn_course.grading.sandbox import Sandbox
@@ -243,7 +251,8 @@ def _cmd_grade(args: argparse.Namespace) -> int:
               "same command runs again.", file=sys.stderr)
     print(summary(assignment, results))
     if reports_written:
-        print(f"Wrote {store.outdir / 'grades.csv'}, grades.json, feedback/ and manual/.")
+        print(f"Wrote {store.outdir / 'grades.csv'}, grades_by_student.csv, grades.json, "
+              "feedback/ and manual/.")
     return 1 if left_out else 0
 
 
@@ -373,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--merge", nargs="+", metavar="PART_OUTDIR",
                        help="copy the results of OUTDIRs graded with --shard (or any other "
                             "OUTDIRs of the same source) into --out and rebuild its reports")
+    grade.add_argument("--allow-student-source", action="store_true",
+                       help="grade against a student copy (no solutions, no hidden tests) "
+                            "rather than refuse it")
     grade.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     grade.set_defaults(run=_cmd_grade)
 

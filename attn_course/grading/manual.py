@@ -1,6 +1,7 @@
 """Written answers: export them per question for the instructor, merge the scores back.
 
-    OUTDIR/manual/<grade_id>.html   every student's answer next to the model answer and rubric
+    OUTDIR/manual/<grade_id>.html   the question, the model answer and rubric, every student's
+                                    answer (Markdown and math rendered safely, as written beside)
     OUTDIR/manual/<grade_id>.csv    submission,grade_id,max_score,score,status,answer
     OUTDIR/manual_scores.json       scores merged so far (kept across runs)
 
@@ -17,13 +18,15 @@ import json
 import math
 from pathlib import Path
 
+from attn_course.grading.markup import CSS, inline_html, to_html
 from attn_course.grading.results import (
     FORMULA_STARTS,
     SubmissionResult,
     atomic_write,
     write_csv,
 )
-from attn_course.grading.source import Assignment
+from attn_course.grading.source import Assignment, Item, holds_solution, lacks
+from attn_course.grading.titles import titles
 
 
 class ManualScoresError(ValueError):
@@ -101,8 +104,11 @@ def apply_scores(result: SubmissionResult, scores: dict[str, dict[str, float]]) 
 
 
 def _rubric(assignment: Assignment, grade_id: str) -> str:
-    item = assignment.item(grade_id)
-    cell = assignment.notebook.cells[item.index]
+    """The model answer and rubric: the source cell without its solution markers ("" when the
+    cell holds none, as in a student copy graded with --allow-student-source)."""
+    cell = assignment.notebook.cells[assignment.item(grade_id).index]
+    if not holds_solution(cell) or "model answers" in lacks(assignment):
+        return ""
     lines = [ln for ln in cell.source.splitlines() if "BEGIN SOLUTION" not in ln
              and "END SOLUTION" not in ln]
     return "\n".join(lines).strip()
@@ -121,6 +127,7 @@ def export(outdir: Path, assignment: Assignment, results: list[SubmissionResult]
     """Write OUTDIR/manual/<grade_id>.html and .csv for every manually graded item."""
     folder = Path(outdir) / "manual"
     folder.mkdir(exist_ok=True)
+    names = titles(assignment)
     written = []
     for item in (i for i in assignment.items if i.kind == "manual"):
         rows = []
@@ -135,31 +142,55 @@ def export(outdir: Path, assignment: Assignment, results: list[SubmissionResult]
         table += [[submission, item.grade_id, f"{item.points:g}", score, status, answer]
                   for submission, score, status, answer in rows]
         atomic_write(folder / f"{item.grade_id}.csv", write_csv(table))
-        atomic_write(folder / f"{item.grade_id}.html", _html(assignment, item.grade_id,
-                                                             item.points, rows))
+        atomic_write(folder / f"{item.grade_id}.html",
+                     _html(assignment, item, names[item.grade_id], rows))
         written += [folder / f"{item.grade_id}.csv", folder / f"{item.grade_id}.html"]
     return written
 
 
-def _html(assignment: Assignment, grade_id: str, points: float, rows) -> str:
+STYLE = ("body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto}"
+         "pre{white-space:pre-wrap;background:#f6f8fa;padding:.6em;border-radius:4px}"
+         ".answer{border-top:1px solid #ccc;padding:.4em 0}.meta{color:#555}"
+         ".text{background:#fbfbf8;padding:.1em .8em;border-radius:4px}" + CSS)
+
+
+def _html(assignment: Assignment, item: Item, title: str, rows) -> str:
     e = html.escape
+    cell = assignment.notebook.cells[item.index]
+    markdown = cell.cell_type == "markdown"
+    rubric = _rubric(assignment, item.grade_id)
+    question = _question(assignment, item.grade_id)
     parts = [
         "<!doctype html><meta charset='utf-8'>",
-        f"<title>{e(assignment.name)} · {e(grade_id)}</title>",
-        "<style>body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto}"
-        "pre{white-space:pre-wrap;background:#f6f8fa;padding:.6em;border-radius:4px}"
-        ".answer{border-top:1px solid #ccc;padding:.4em 0}.meta{color:#555}</style>",
-        f"<h1>{e(assignment.name)}: {e(grade_id)} ({points:g} points)</h1>",
-        "<h2>Question</h2>", f"<pre>{e(_question(assignment, grade_id))}</pre>",
-        "<h2>Model answer and rubric</h2>", f"<pre>{e(_rubric(assignment, grade_id))}</pre>",
+        f"<title>{e(assignment.name)} · {e(item.grade_id)}</title>",
+        f"<style>{STYLE}</style>",
+        f"<h1>{e(assignment.name)}: {inline_html(title)} ({item.points:g} points)</h1>",
+        f"<p class='meta'>grade id <code>{e(item.grade_id)}</code></p>",
+        "<h2>Question</h2>",
+        _shown(question, True, raw=False) if question else
+        "<p class='meta'>(no text above this cell)</p>",
+        "<h2>Model answer and rubric</h2>",
+        _shown(rubric, markdown, raw=False) if rubric else
+        "<p class='meta'>None: this source's answer cells hold no solution (a student's copy, "
+        "graded with --allow-student-source).</p>",
         f"<h2>Answers ({len(rows)})</h2>",
-        f"<p class='meta'>Fill the <code>score</code> column of {e(grade_id)}.csv and run "
+        f"<p class='meta'>Fill the <code>score</code> column of {e(item.grade_id)}.csv and run "
         "<code>attn-course grade --source … --out … --manual-scores "
-        f"{e(grade_id)}.csv</code>.</p>",
+        f"{e(item.grade_id)}.csv</code>.</p>",
     ]
     for submission, score, status, answer in rows:
         shown = f"score {e(score)}" if score else "not scored yet"
+        body = _shown(answer, markdown) if answer.strip() else "<p><em>(no answer)</em></p>"
         parts.append(f"<div class='answer'><h3>{e(submission)}</h3>"
-                     f"<p class='meta'>{e(status)} · {shown}</p>"
-                     f"<pre>{e(answer) or '<em>(no answer)</em>'}</pre></div>")
+                     f"<p class='meta'>{e(status)} · {shown}</p>{body}</div>")
     return "\n".join(parts) + "\n"
+
+
+def _shown(text: str, markdown: bool, raw: bool = True) -> str:
+    """Markdown rendered (safely: see markup.py), with the text as written under a fold when
+    `raw`; code as written."""
+    if not markdown:
+        return f"<pre>{html.escape(text)}</pre>"
+    fold = (f"<details><summary class='meta'>As written</summary><pre>{html.escape(text)}"
+            "</pre></details>") if raw else ""
+    return f"<div class='text'>{to_html(text)}</div>{fold}"

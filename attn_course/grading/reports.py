@@ -1,4 +1,5 @@
-"""What the instructor and the students read: grades.csv, grades.json, feedback, a summary.
+"""What the instructor and the students read: grades.csv, grades_by_student.csv, grades.json,
+feedback (feedback.py), a summary.
 
 All of it is regenerated from the per-submission results (OUTDIR/results/*.json) under an
 exclusive lock and written atomically, so it is always complete and consistent, whichever
@@ -7,28 +8,36 @@ grader wrote last.
 
 from __future__ import annotations
 
-import html
 import json
 from collections import Counter
 
 from attn_course.grading import manual
-from attn_course.grading.results import Lock, Store, SubmissionResult, atomic_write, write_csv
+from attn_course.grading.feedback import MAX_MESSAGE, feedback_html
+from attn_course.grading.results import (
+    Lock,
+    Store,
+    SubmissionResult,
+    atomic_write,
+    totals,
+    write_csv,
+)
 from attn_course.grading.source import Assignment
+from attn_course.grading.titles import titles
 
 COLUMNS = ["submission", "grade_id", "kind", "score", "max_score", "status", "message"]
-MAX_MESSAGE = 4000
+# nbgrader's `nbgrader export` (CsvExportPlugin) columns, then what shows pending written answers
+BY_STUDENT = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name",
+              "email", "raw_score", "late_submission_penalty", "score", "max_score",
+              "needs_manual_grade", "manual_pending"]
 
 
 def _fmt(score: float | None) -> str:
     return "" if score is None else f"{score:g}"
 
 
-def totals(result: SubmissionResult) -> tuple[float, float, int]:
-    """(score so far, max score, manual items still to grade)."""
-    score = sum(i.score or 0.0 for i in result.items)
-    top = sum(i.max_score for i in result.items)
-    pending = sum(i.score is None for i in result.items)
-    return score, top, pending
+def one_line(text: str) -> str:
+    """`text`'s non-empty lines joined by " | ": one CSV row per item, whatever reads it."""
+    return " | ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def current_results(store: Store, assignment: Assignment) -> tuple[list[SubmissionResult], int]:
@@ -46,22 +55,38 @@ def current_results(store: Store, assignment: Assignment) -> tuple[list[Submissi
 
 
 def grades_csv(results: list[SubmissionResult]) -> str:
+    """One row per item and submission; messages on one line (grades.json has them whole)."""
     rows = [COLUMNS]
     for result in results:
         for item in result.items:
             rows.append([result.submission, item.grade_id, item.kind, _fmt(item.score),
-                         f"{item.max_score:g}", item.status, item.message[:MAX_MESSAGE]])
+                         f"{item.max_score:g}", item.status,
+                         one_line(item.message[:MAX_MESSAGE])])
+    return write_csv(rows)
+
+
+def by_student_csv(assignment: Assignment, results: list[SubmissionResult]) -> str:
+    """One row per submission, in `nbgrader export`'s columns: student_id is the submission's
+    name, the assignment the source's file name without .ipynb. raw_score and score count what
+    is graded so far (as nbgrader's do); needs_manual_grade and manual_pending say what is not."""
+    rows = [BY_STUDENT]
+    for result in results:
+        t = totals(result)
+        rows.append([assignment.name, "", "", result.submission, "", "", "", f"{t.score:g}",
+                     "0", f"{t.score:g}", f"{assignment.max_score:g}",
+                     str(t.pending > 0), str(t.pending)])
     return write_csv(rows)
 
 
 def grades_json(assignment: Assignment, results: list[SubmissionResult]) -> str:
     subs = []
     for result in results:
-        score, top, pending = totals(result)
+        t = totals(result)
         subs.append({
             "submission": result.submission, "file": result.file, "sha256": result.sha256,
-            "status": result.status, "message": result.message, "score": score,
-            "max_score": top, "manual_pending": pending, "sandbox": result.sandbox,
+            "status": result.status, "message": result.message, "score": t.score,
+            "max_score": t.max_score, "manual_pending": t.pending,
+            "pending_points": t.pending_points, "sandbox": result.sandbox,
             "memory": result.memory, "gpu": result.gpu,
             "graded_at": result.graded_at, "seconds": round(result.seconds, 2),
             "notes": result.notes,
@@ -70,61 +95,25 @@ def grades_json(assignment: Assignment, results: list[SubmissionResult]) -> str:
                        "message": i.message[:MAX_MESSAGE], "error": i.error[:MAX_MESSAGE]}
                       for i in result.items],
         })
+    names = titles(assignment)
     doc = {
         "source": assignment.name, "source_sha256": assignment.sha256,
         "max_score": assignment.max_score,
-        "items": [{"grade_id": i.grade_id, "kind": i.kind, "max_score": i.points}
-                  for i in assignment.items],
+        "items": [{"grade_id": i.grade_id, "title": names[i.grade_id], "kind": i.kind,
+                   "max_score": i.points} for i in assignment.items],
         "submissions": subs,
     }
     return json.dumps(doc, indent=1)
 
 
-_COLORS = {"passed": "#2e7d32", "graded": "#2e7d32", "manual": "#6d6d6d"}
-
-
-def feedback_html(assignment: Assignment, result: SubmissionResult) -> str:
-    """One student's feedback: every item with its points, the check's message, their error."""
-    e = html.escape
-    score, top, pending = totals(result)
-    waiting = f" ({pending} written answer(s) still to be graded)" if pending else ""
-    parts = [
-        "<!doctype html><meta charset='utf-8'>",
-        f"<title>{e(assignment.name)}: feedback for {e(result.submission)}</title>",
-        "<style>body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto}"
-        "pre{white-space:pre-wrap;background:#f6f8fa;padding:.6em;border-radius:4px}"
-        ".item{border-left:4px solid #c62828;padding:.2em .8em;margin:1em 0}"
-        ".meta{color:#555}</style>",
-        f"<h1>{e(assignment.name)}</h1>",
-        f"<p><b>{e(result.submission)}</b>: {score:g} / {top:g} points{e(waiting)}</p>",
-    ]
-    if result.message:
-        parts.append(f"<p><b>{e(result.message)}</b></p>")
-    for note in result.notes:
-        parts.append(f"<p class='meta'>Note: {e(note)}</p>")
-    for item in result.items:
-        color = _COLORS.get(item.status, "#c62828")
-        points = ("awaiting manual grading" if item.score is None
-                  else f"{item.score:g} / {item.max_score:g}")
-        parts.append(f"<div class='item' style='border-color:{color}'>"
-                     f"<h2>{e(item.grade_id)}: {e(points)}</h2>"
-                     f"<p class='meta'>{e(item.status)}</p>")
-        if item.message:
-            parts.append(f"<pre>{e(item.message[:MAX_MESSAGE])}</pre>")
-        if item.error:
-            parts.append(f"<p>Your error:</p><pre>{e(item.error[:MAX_MESSAGE])}</pre>")
-        parts.append("</div>")
-    parts.append(f"<p class='meta'>File SHA-256 {e(result.sha256)} · graded "
-                 f"{e(result.graded_at)}</p>")
-    return "\n".join(parts) + "\n"
-
-
 def write_reports(store: Store, assignment: Assignment, *, manual_export: bool = True,
                   feedback_for: list[str] | None = None) -> tuple[list[SubmissionResult], int]:
-    """Regenerate grades.csv, grades.json, feedback (all, or `feedback_for`) and manual/."""
+    """Regenerate grades.csv, grades_by_student.csv, grades.json, feedback (all, or
+    `feedback_for`) and manual/."""
     with Lock(store.outdir / ".lock", blocking=True):
         results, stale = current_results(store, assignment)
         atomic_write(store.outdir / "grades.csv", grades_csv(results))
+        atomic_write(store.outdir / "grades_by_student.csv", by_student_csv(assignment, results))
         atomic_write(store.outdir / "grades.json", grades_json(assignment, results))
         folder = store.outdir / "feedback"
         folder.mkdir(exist_ok=True)
@@ -165,7 +154,9 @@ def how_run(results: list[SubmissionResult], names: list[str], wants_gpu: bool) 
 
 
 def summary(assignment: Assignment, results: list[SubmissionResult]) -> str:
-    """A plain-text table: per item the mean and the count of each status; score spread."""
+    """A plain-text table: per item the mean and the count of each status; the spread of the
+    totals. Written answers still to be graded are pending, never 0: submissions with some are
+    left out of the total and its spread, and the autograded part is shown for every one."""
     if not results:
         return "No graded submissions yet."
     lines = [f"{'item':<24} {'kind':<6} {'max':>5} {'mean':>6}  statuses"]
@@ -177,16 +168,32 @@ def summary(assignment: Assignment, results: list[SubmissionResult]) -> str:
         statuses = ", ".join(f"{k} {v}" for k, v in counts.most_common())
         lines.append(f"{item.grade_id[:24]:<24} {item.kind:<6} {item.points:>5g} {mean:>6}  "
                      f"{statuses}")
-    scores = [totals(r)[0] for r in results]
+    complete = [totals(r).score for r in results if not totals(r).pending]
     top = assignment.max_score
-    mean = sum(scores) / len(scores)
-    lines.append(f"{'total':<24} {'':<6} {top:>5g} {mean:>6.2f}")
-    bins = Counter(min(4, int(5 * s / top)) if top else 0 for s in scores)
-    spread = "  ".join(
-        f"{100 * b // 5}-{100 * (b + 1) // 5}%: {bins.get(b, 0)}" for b in range(5))
-    lines.append(f"Score distribution ({len(results)} submissions): {spread}")
+    mean = f"{sum(complete) / len(complete):.2f}" if complete else "-"
+    waiting = len(results) - len(complete)
+    shown = f"  ({len(complete)} fully graded)" if waiting else ""
+    lines.append(f"{'total':<24} {'':<6} {top:>5g} {mean:>6}{shown}")
+    if complete:
+        lines.append(f"Score distribution ({len(complete)} fully graded submissions): "
+                     f"{_spread(complete, top)}")
+    if waiting:
+        pending = sum(totals(r).pending for r in results)
+        lines.append(f"Pending: {waiting} submission(s) have written answers still to be graded "
+                     f"by hand ({pending} answer(s)); their totals are left out until the scores "
+                     "are merged with --manual-scores.")
+        auto_top = sum(i.points for i in assignment.items if i.kind == "auto")
+        auto = [sum(i.score or 0.0 for i in r.items if i.kind == "auto") for r in results]
+        lines.append(f"Autograded part, {auto_top:g} points ({len(results)} submissions): "
+                     f"mean {sum(auto) / len(auto):.2f}; {_spread(auto, auto_top)}")
     problems = Counter(r.status for r in results if r.status != "graded")
     if problems:
         lines.append("Not graded normally: " + ", ".join(f"{k} {v}" for k, v in
                                                          problems.most_common()))
     return "\n".join(lines)
+
+
+def _spread(scores: list[float], top: float) -> str:
+    """How many scores fall in each fifth of `top`."""
+    bins = Counter(min(4, int(5 * s / top)) if top else 0 for s in scores)
+    return "  ".join(f"{100 * b // 5}-{100 * (b + 1) // 5}%: {bins.get(b, 0)}" for b in range(5))

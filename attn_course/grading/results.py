@@ -97,6 +97,24 @@ class SubmissionResult:
         return cls(items=items, **d)
 
 
+@dataclass(frozen=True)
+class Totals:
+    """A submission's points: `score` counts what is graded, `pending` the written answers (and
+    their `pending_points`) still to be graded by hand."""
+
+    score: float
+    max_score: float
+    pending: int
+    pending_points: float
+
+
+def totals(result: SubmissionResult) -> Totals:
+    waiting = [i for i in result.items if i.score is None]
+    return Totals(sum(i.score or 0.0 for i in result.items),
+                  sum(i.max_score for i in result.items),
+                  len(waiting), sum(i.max_score for i in waiting))
+
+
 def reusable(result: SubmissionResult | None, sha256: str, source_sha256: str) -> bool:
     """Whether `result` stands for a file of this content graded against this source."""
     return (result is not None and result.sha256 == sha256

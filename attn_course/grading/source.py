@@ -140,6 +140,53 @@ def parse_source(nb: NotebookNode, path: Path, sha256: str) -> Assignment:
     return Assignment(path, path.stem, sha256, _without_outputs(nb), items, answer_ids, blank)
 
 
+SOLUTION_MARK, HIDDEN_MARK = "BEGIN SOLUTION", "BEGIN HIDDEN TESTS"
+STUBS = ("YOUR CODE HERE", "YOUR ANSWER HERE")  # what nbgrader writes in place of a solution
+
+
+def is_stub(cell: NotebookNode) -> bool:
+    """Whether an answer cell is empty or still holds what nbgrader writes for a student."""
+    return not cell.source.strip() or any(stub in cell.source for stub in STUBS)
+
+
+def holds_solution(cell: NotebookNode) -> bool:
+    """Whether an answer cell of a source shows its solution: a solution region, or (nbgrader's
+    other way) a whole cell that is not a stub."""
+    return SOLUTION_MARK in cell.source or not is_stub(cell)
+
+
+def lacks(assignment: Assignment) -> list[str]:
+    """What `assignment` lacks of a full source: "hidden tests" (no test cell has any), and
+    "model answers" when it is a student's notebook: no answer cell has a solution region, and
+    some still hold nbgrader's stub (a released copy) or there are no hidden tests either (a
+    student's filled-in copy). Whole-cell solutions with hidden tests make a source."""
+    answers = [c for c in assignment.notebook.cells if role(c) in ("answer", "manual")]
+    tests = [assignment.notebook.cells[i.index] for i in assignment.items if i.kind == "auto"]
+    hidden = any(HIDDEN_MARK in c.source for c in tests)
+    missing = [] if hidden else ["hidden tests"]
+    regions = any(SOLUTION_MARK in c.source for c in answers)
+    if answers and not regions and (not hidden or any(is_stub(c) for c in answers)):
+        missing.insert(0, "model answers")
+    return missing
+
+
+def student_copy_problem(assignment: Assignment) -> str:
+    """Why `assignment` is a student notebook rather than its source ("" for a source, with or
+    without hidden tests: see `lacks`)."""
+    missing = lacks(assignment)
+    if "model answers" not in missing:
+        return ""
+    path = assignment.path
+    source = path.resolve().parent.parent / "solutions" / path.name
+    instead = (f"--source {source}" if source.is_file() and source != path.resolve()
+               else f"the source notebook (solutions/{path.name} in this course)")
+    hidden = ", and it has no hidden tests" if "hidden tests" in missing else ""
+    return (f"{path} is a student notebook, not a source: none of its answer cells holds a "
+            f"solution (### BEGIN SOLUTION ... ### END SOLUTION){hidden}. Pass {instead}, or "
+            f"add --allow-student-source to grade against this copy (no "
+            f"{' and no '.join(missing)}).")
+
+
 def judged_by_kernel_on_purpose(cell: NotebookNode) -> bool:
     """Whether the source accepts that this test cell is judged by the kernel's reply
     (cell metadata ``"attn_course": {"judged_by_kernel": true}``)."""

@@ -76,6 +76,7 @@ def test_written_answers_are_exported_and_scores_merged(batch, tmp_path):
     assert by_name["reference"]["score"] == "" and by_name["blank"]["score"] == "0"
     page = (out / "manual" / "why-max.html").read_text()
     assert "Rubric" in page and corpus.ESSAY[:40] in page  # model answer, rubric, answers
+    assert "<svg" in page and "$e^" not in page.split("<h2>Answers")[0]  # math drawn
 
     by_name["reference"]["score"] = "1.5"
     by_name["blank"]["score"] = "0.5"  # the instructor's word wins over "unanswered"
@@ -95,9 +96,33 @@ def test_written_answers_are_exported_and_scores_merged(batch, tmp_path):
     doc = json.loads((out / "grades.json").read_text())
     reference = next(s for s in doc["submissions"] if s["submission"] == "reference")
     assert reference["score"] == 4.5 and reference["manual_pending"] == 0
+    with open(out / "grades_by_student.csv", newline="") as f:
+        by_student = {r["student_id"]: r for r in csv.DictReader(f)}
+    assert (by_student["reference"]["score"], by_student["reference"]["needs_manual_grade"],
+            by_student["reference"]["manual_pending"]) == ("4.5", "False", "0")
     assert "4.5 / 5" in (out / "feedback" / "reference.html").read_text()
 
     scores.write_text("submission,grade_id,score\nreference,why-max,7\n")
     proc = run_cli("grade", "--source", str(corpus.SOURCE), "--out", str(out),
                    "--manual-scores", str(scores), timeout=120)
     assert proc.returncode == 2 and "outside 0..2" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_student_copy_is_graded_only_when_allowed(tmp_path):
+    sub = tmp_path / "alice.ipynb"
+    sub.write_bytes(corpus.dump(corpus.filled(corpus.CORRECT, corpus.ESSAY)))
+    args = ["grade", "--source", str(corpus.STUDENT), "--out", str(tmp_path / "out"), "-q",
+            str(sub)]
+    proc = run_cli(*args, timeout=180)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "is a student notebook, not a source" in proc.stderr
+    assert not (tmp_path / "out" / "results" / "alice.json").exists()
+    proc = run_cli(*args, "--allow-student-source", timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "no model answers" in proc.stdout and "no hidden tests" in proc.stdout
+    doc = json.loads((tmp_path / "out" / "grades.json").read_text())
+    (alice,) = doc["submissions"]
+    assert [i["status"] for i in alice["items"]] == ["passed", "manual"]
+    page = (tmp_path / "out" / "manual" / "why-max.html").read_text()
+    assert "YOUR ANSWER HERE" not in page and "hold no solution" in page

@@ -6,6 +6,8 @@ all (conftest.py); each test reads its rows from grades.csv / grades.json.
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 
 from tests.grading import corpus
@@ -94,15 +96,33 @@ def test_feedback_names_the_mistake_and_escapes_student_text(batch):
     page = (batch.outdir / "feedback" / "syntax_error.html").read_text()
     assert "SyntaxError" in page and "Your error" in page
     page = (batch.outdir / "feedback" / "reference.html").read_text()
-    assert "awaiting manual grading" in page
+    assert "pending, up to 2 points" in page and "between 3 and 5" in page
     for page in (batch.outdir / "feedback").glob("*.html"):
         assert "<script" not in page.read_text().lower()
 
 
 def test_summary_table_is_printed(batch):
     out, count = batch.proc.stdout, len(corpus.EXPECT)
-    assert "softmax-check" in out and f"Score distribution ({count} submissions)" in out
-    assert f"Graded {count}" in out
+    waiting = sum(e.written == "manual" for e in corpus.EXPECT.values())
+    assert "softmax-check" in out and f"Graded {count}" in out
+    # written answers still to grade are pending, never 0
+    assert f"Score distribution ({count - waiting} fully graded submissions)" in out
+    assert f"Pending: {waiting} submission(s) have written answers still to be graded" in out
+    assert f"Autograded part, 3 points ({count} submissions)" in out
+
+
+def test_csv_reports_have_one_line_per_row(batch):
+    assert all("\n" not in r["message"] and "\r" not in r["message"] for r in batch.rows)
+    message = batch.row("textbook", corpus.TEST)["message"]
+    assert "Likely mistake" in message and " | Fix: " in message
+    with open(batch.outdir / "grades_by_student.csv", newline="") as f:
+        rows = {r["student_id"]: r for r in csv.DictReader(f)}
+    assert set(rows) == set(corpus.EXPECT)
+    reference = rows["reference"]
+    assert (reference["assignment"], reference["raw_score"], reference["score"],
+            reference["max_score"]) == ("00_setup", "3", "3", "5")
+    assert (reference["needs_manual_grade"], reference["manual_pending"]) == ("True", "1")
+    assert (rows["blank"]["needs_manual_grade"], rows["blank"]["score"]) == ("False", "0")
 
 
 def test_grades_json_totals(batch):
