@@ -62,4 +62,7 @@ def trust(paths: list[Path]) -> None:
 
     notary = NotebookNotary()
     for path in paths:
-        notary.sign(nbformat.read(path, as_version=4))
+        try:
+            notary.sign(nbformat.read(path, as_version=4))
+        except Exception:  # unreadable: JupyterLab will say so when it is opened; not trusted
+            continue

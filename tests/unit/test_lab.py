@@ -58,3 +58,16 @@ def test_the_course_config_turns_nbgrader_off_for_the_server_and_the_page(tmp_pa
     page = json.loads((lab.LAB_CONFIG / "labconfig" / "page_config.json").read_text())
     assert page["disabledExtensions"]["@jupyter/nbgrader"] is True
     assert page["disabledExtensions"]["@jupyterlab/apputils-extension:announcements"] is True
+
+
+def test_trust_signs_notebooks_and_skips_unreadable_ones(tmp_path, monkeypatch):
+    import nbformat
+    from nbformat.sign import NotebookNotary
+
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))  # the signature database
+    good, bad = tmp_path / "01_good.ipynb", tmp_path / "02_bad.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), good)
+    bad.write_text("not json")
+    assert not NotebookNotary().check_signature(nbformat.read(good, as_version=4))
+    lab.trust([bad, good])
+    assert NotebookNotary().check_signature(nbformat.read(good, as_version=4))
