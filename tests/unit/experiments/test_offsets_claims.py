@@ -9,7 +9,10 @@ Each threshold sits beyond every shipped seed's value by several of their standa
 so that a seed nobody chose passes too.
 """
 
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import pytest
 import torch
@@ -40,6 +43,8 @@ ONE_HEAD_T1_MASS = (0.4, 0.65)  # "about half of its weight to t-1 on every seed
 TWO_HEADS_MIN = 0.95  # token accuracy with 2 heads ("about 98%")
 TWO_HEADS_SECOND_SHARE = 0.08  # "each of them blends two or three offsets"
 FOUR_HEADS_MIN = 0.99  # token accuracy with 4 heads (100% on every shipped seed)
+FOUR_HEADS_TOP_TWO = 0.7  # each head: its two largest shares of t-1 .. t-4 together
+FOUR_HEADS_COVER = 0.25  # each of t-1 .. t-4: its largest share in any head
 DROP_64 = 0.005  # 64 heads (d = 1): token accuracy at least this far below 4 heads'
 
 
@@ -65,9 +70,12 @@ def check_two_heads(record):
 
 def check_four_heads(record):
     assert record["token_accuracy"] >= FOUR_HEADS_MIN, record["seed"]
-    # each head puts most of its weight on one of t-1 .. t-4, and together they cover all four
+    # each head puts its weight on one offset of t-1 .. t-4, or splits it between two, and
+    # every offset gets a large share of some head (shipped seeds: >= 0.85 and >= 0.5)
     mass = torch.tensor(record["mass"])[:, 1 : 1 + len(OFFSETS)]  # (4, 4): t-1 .. t-4
-    assert sorted((mass.argmax(-1) + 1).tolist()) == list(OFFSETS), record["seed"]
+    top_two = mass.sort(-1, descending=True).values[:, :2].sum(-1)  # (4,)
+    assert (top_two >= FOUR_HEADS_TOP_TWO).all(), (record["seed"], mass)
+    assert (mass.max(0).values >= FOUR_HEADS_COVER).all(), (record["seed"], mass)
 
 
 def by_heads(records, num_heads):
@@ -165,21 +173,37 @@ def test_the_explorers_two_heads_each_blend_three_offsets():
 # --- (2) reproduce one shipped point, (3) fresh seeds ----------------------------------------
 
 
+def _heads_in_order(mass):
+    """(H, 6) -> the same rows ordered by the offset each head looks at most, then by its share."""
+    rows = torch.tensor(mass)
+    order = sorted(range(len(rows)), key=lambda h: (int(rows[h].argmax()), -float(rows[h].max())))
+    return rows[order]
+
+
 @pytest.mark.slow
 def test_a_shipped_point_reproduces(shipped):
-    (expected,) = [r for r in by_heads(shipped["records"], 1) if r["seed"] == 3]
-    got = run_seed(64, 1, seed=3)
+    # two heads: every seed lands within a few tenths of a point (97.8-98.1%, seed 0 aside), so
+    # a run on another CPU, whose rounding may steer training elsewhere, still compares
+    (expected,) = [r for r in by_heads(shipped["records"], 2) if r["seed"] == 5]
+    got = run_seed(64, 2, seed=5)
     for key in ("token_accuracy", "all_correct", *(f"offset_{k}" for k in OFFSETS)):
         assert got[key] == pytest.approx(expected[key], abs=0.01), key
     torch.testing.assert_close(
-        torch.tensor(got["mass"]), torch.tensor(expected["mass"]), atol=0.01, rtol=0
+        _heads_in_order(got["mass"]), _heads_in_order(expected["mass"]), atol=0.05, rtol=0
     )
 
 
 @pytest.fixture(scope="module")
 def fresh():
-    heads = (1, 2, 4, 64)
-    return {h: [run_seed(64, h, seed) for seed in FRESH_SEEDS] for h in heads}
+    """Train H = 1, 2, 4, 64 on FRESH_SEEDS: 12 runs, in parallel processes of one thread each."""
+    jobs = [(64, h, seed) for h in (64, 1, 2, 4) for seed in FRESH_SEEDS]  # slowest first
+    workers = max(1, min(4, os.cpu_count() or 1))
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, context, initializer=torch.set_num_threads, initargs=(1,)
+    ) as ex:
+        records = list(ex.map(run_seed, *zip(*jobs, strict=True)))
+    return {h: [r for r in records if r["num_heads"] == h] for h in (1, 2, 4, 64)}
 
 
 @pytest.mark.slow
@@ -205,3 +229,23 @@ def test_four_heads_claims_hold_on_fresh_seeds(fresh):
 def test_64_heads_drop_on_fresh_seeds(fresh):
     mean = {h: sum(r["token_accuracy"] for r in rs) / len(rs) for h, rs in fresh.items()}
     assert mean[64] < mean[4] - DROP_64
+
+
+def test_notebook_04_states_the_shipped_numbers(shipped):
+    """The text quotes the shipped means ± sd; retraining means rewriting those sentences."""
+    import nbformat
+
+    path = Path(__file__).resolve().parents[3] / "solutions" / "04_multi_head_attention.ipynb"
+    text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+    summary = summarize(shipped["records"])
+
+    def pm(h, key):
+        mean, sd = summary[h][key]
+        return f"{100 * mean:.1f} ± {100 * sd:.1f}%"
+
+    for h, key in [(1, "token_accuracy"), (1, "offset_1"), (1, "offset_2"), (2, "token_accuracy")]:
+        assert pm(h, key) in text, (h, key, pm(h, key))
+    assert pm(64, "token_accuracy") in text
+    mean, sd = summary[1]["offset_4"]
+    assert f"{100 * mean:.0f} ± {100 * sd:.0f}%" in text
+    assert f"{summary[1]['mass'][0][0][1]:.2f} ± {summary[1]['mass'][1][0][1]:.2f}" in text
