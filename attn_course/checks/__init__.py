@@ -18,6 +18,7 @@ from attn_course.checks.attention import (
     check_scaled_dot_product_attention,
 )
 from attn_course.checks.check import Check
+from attn_course.checks.cross_attention import CROSS_ATTENTION_CHECK, check_cross_attention
 from attn_course.checks.heads import (
     MERGE_HEADS_CHECK,
     SPLIT_HEADS_CHECK,
@@ -46,12 +47,14 @@ CHECKS: dict[str, Check] = {
         SPLIT_HEADS_CHECK,
         MERGE_HEADS_CHECK,
         MULTI_HEAD_SELF_ATTENTION_CHECK,
+        CROSS_ATTENTION_CHECK,
     )
 }
 
 __all__ = [
     "CHECKS",
     "CAUSAL_MASK_CHECK",
+    "CROSS_ATTENTION_CHECK",
     "MERGE_HEADS_CHECK",
     "MULTI_HEAD_SELF_ATTENTION_CHECK",
     "POSITIONAL_ENCODING_CHECK",
@@ -68,6 +71,7 @@ __all__ = [
     "Record",
     "Verdict",
     "check_causal_mask",
+    "check_cross_attention",
     "check_merge_heads",
     "check_multi_head_self_attention",
     "check_positional_encoding",
