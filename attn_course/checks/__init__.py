@@ -7,7 +7,8 @@ On success a check returns a `CheckResult` (a green card in Jupyter); on failure
 `CheckFailed` (an AssertionError) whose message says what is wrong and what to change.
 
 The machinery, one step a module: `records` (cases and records), `run`, `judge`, `diagnose`,
-`messages`, tied together by `check.Check`; `mistakes` and `catalogue` hold the known mistakes.
+`messages`, tied together by `check.Check`; `mistakes` and `catalogue` hold the known mistakes;
+`draw` the cases a seed other than 0 adds (a hidden test's `seed=7`: other sizes, both dtypes).
 One module per exercise topic defines its cases, oracle and mistakes. `CHECKS` maps the name
 after `check_` in every public check function to its `Check`.
 """

@@ -178,3 +178,13 @@ def test_the_students_check_draws_on_cuda_when_there_is_a_gpu(monkeypatch):
     monkeypatch.setattr(drawing, "accelerator", lambda: "cuda")
     checks.check_softmax(reference.softmax, seed=HIDDEN)
     assert asked == [{"accelerator": "cuda"}]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", TENSOR_CHECKS)
+def test_the_reference_passes_the_hidden_test_with_a_case_on_cuda(name):
+    cases = CHECKS[name].cases(HIDDEN, accelerator="cuda")
+    assert cases[-1].name.endswith("on cuda")
+    result = getattr(checks, f"check_{name}")(REFERENCES[name], seed=HIDDEN)
+    assert result.passed and any(n.endswith("on cuda") for n in result.cases)
