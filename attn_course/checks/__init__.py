@@ -7,7 +7,8 @@ On success a check returns a `CheckResult` (a green card in Jupyter); on failure
 `CheckFailed` (an AssertionError) whose message says what is wrong and what to change.
 
 The machinery, one step a module: `records` (cases and records), `run`, `judge`, `diagnose`,
-`messages`, tied together by `check.Check`; `mistakes` and `catalogue` hold the known mistakes.
+`messages`, tied together by `check.Check`; `mistakes` and `catalogue` hold the known mistakes;
+`draw` the cases a seed other than 0 adds (a hidden test's `seed=7`: other sizes, both dtypes).
 One module per exercise topic defines its cases, oracle and mistakes. `CHECKS` maps the name
 after `check_` in every public check function to its `Check`.
 """
@@ -18,6 +19,7 @@ from attn_course.checks.attention import (
     check_scaled_dot_product_attention,
 )
 from attn_course.checks.check import Check
+from attn_course.checks.cross_attention import CROSS_ATTENTION_CHECK, check_cross_attention
 from attn_course.checks.heads import (
     MERGE_HEADS_CHECK,
     SPLIT_HEADS_CHECK,
@@ -46,12 +48,14 @@ CHECKS: dict[str, Check] = {
         SPLIT_HEADS_CHECK,
         MERGE_HEADS_CHECK,
         MULTI_HEAD_SELF_ATTENTION_CHECK,
+        CROSS_ATTENTION_CHECK,
     )
 }
 
 __all__ = [
     "CHECKS",
     "CAUSAL_MASK_CHECK",
+    "CROSS_ATTENTION_CHECK",
     "MERGE_HEADS_CHECK",
     "MULTI_HEAD_SELF_ATTENTION_CHECK",
     "POSITIONAL_ENCODING_CHECK",
@@ -68,6 +72,7 @@ __all__ = [
     "Record",
     "Verdict",
     "check_causal_mask",
+    "check_cross_attention",
     "check_merge_heads",
     "check_multi_head_self_attention",
     "check_positional_encoding",

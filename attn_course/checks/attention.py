@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from attn_course.checks import attention_variants as av
 from attn_course.checks import catalogue
+from attn_course.checks import draw as drawing
 from attn_course.checks.check import Check
 from attn_course.checks.mistakes import ExceptionHint, FlagHint, Mistake, fails_exactly_with
 from attn_course.checks.records import Case, Record, output_arrays
@@ -192,6 +193,38 @@ def sdpa_cases(seed: int = 0, *, masks: bool = True, device: str | torch.device 
         _sdpa_case(g, seed, i, name, device=device, **spec) for i, (name, spec) in
         enumerate(specs)
     ]
+
+
+def sdpa_draw(seed: int, *, start: int, masks: bool = True,
+              device: str | torch.device = "cpu") -> list[Case]:
+    """Three cases drawn from `seed`, larger than any public one (T_q, T_k 8-13; d_k, d_v
+    9-16; 2-D to 4-D): float64 with gradients, float32 (with a random mask when `masks`), and
+    float64 on `device` (with a key-padding mask when `masks`)."""
+    g = drawing.generator(seed)
+    f64, f32 = torch.float64, torch.float32
+    cases = []
+    for dtype, where, grad, kind in ((f64, "cpu", True, None),
+                                     (f32, "cpu", False, "random" if masks else None),
+                                     (f64, device, False, "padding" if masks else None)):
+        batch = drawing.pick(g, ((), (drawing.integer(g, 2, 3),),
+                                 (drawing.integer(g, 2, 3), drawing.integer(g, 2, 3))))
+        T_q, T_k = drawing.integer(g, 8, 13), drawing.integer(g, 8, 13)
+        d_k, d_v = drawing.integer(g, 9, 16), drawing.integer(g, 9, 16)
+        spec = dict(batch=batch, T_q=T_q, T_k=T_k, d_k=d_k, d_v=d_v, dtype=dtype, grad=grad)
+        if kind == "random":
+            spec.update(mask=random_mask(g, (*batch, T_q, T_k)), mask_name="random")
+        elif kind == "padding":
+            lengths = torch.randint(2, T_k, batch[:1] or (1,), generator=g)
+            pad = torch.arange(T_k) < lengths[:, None]  # (B or 1, T_k)
+            pad = pad.reshape(*batch[:1], *(1,) * len(batch), T_k) if batch else pad
+            spec.update(mask=pad, mask_name="key-padding", flags=("padding",))
+        name = (f"drawn: q {shape_text((*batch, T_q, d_k))}, k {shape_text((*batch, T_k, d_k))}, "
+                f"v {shape_text((*batch, T_k, d_v))} {dtype_text(dtype)}"
+                + (f", {spec['mask_name']} mask" if kind else "")
+                + (", gradients" if grad else "") + (f" on {where}" if str(where) != "cpu" else ""))
+        cases.append(_sdpa_case(g, seed, start + len(cases), name, device=torch.device(where),
+                                **spec))
+    return cases
 
 
 # --------------------------------------------------------------------------------------------
@@ -476,6 +509,7 @@ SCALED_DOT_PRODUCT_ATTENTION_CHECK = Check(
     outputs=("out", "weights"),
     signature="def scaled_dot_product_attention(q, k, v, mask=None): ... return out, weights",
     make_cases=sdpa_cases,
+    draw=sdpa_draw,
     oracle=_sdpa_oracle,
     mistakes=SCALED_DOT_PRODUCT_ATTENTION_MISTAKES,
     exception_hints=(

@@ -1,6 +1,7 @@
 """The Check: one exercise's cases, oracle and known mistakes, and the four steps on them.
 
-    cases(seed)           -> list[Case]     inputs chosen to expose mistakes   (the exercise's)
+    cases(seed)           -> list[Case]     inputs chosen to expose mistakes   (the exercise's);
+                                            a seed other than 0 adds cases drawn from it (draw.py)
     run(fn, cases)        -> list[Record]   call the student's function on each case  (run.py)
     judge(records, cases) -> Verdict        compare with the oracle (judge.py); on failure name
                                             the mistake (diagnose.py) and write the message
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from attn_course.checks import diagnose as diagnosing
+from attn_course.checks import draw as drawing
 from attn_course.checks import judge as judging
 from attn_course.checks.messages import failure_message
 from attn_course.checks.mistakes import COMMON_EXCEPTION_HINTS, ExceptionHint, FlagHint, Mistake
@@ -50,7 +52,10 @@ class Check:
     outputs: names of the returned values (one name: the function returns that tensor;
     several: a tuple in that order). signature: the expected `def` line, shown when the
     student's function cannot be called with the case's arguments.
-    make_cases(seed, **options) -> list[Case]. oracle: the correct function.
+    make_cases(seed, **options) -> list[Case]: the public cases (their values vary with the
+    seed, their sizes do not). draw(seed, *, start, device, **options) -> list[Case]: the
+    cases any other seed adds (other sizes, both dtypes; `device` for one of them), numbered
+    from `start` (see draw.py). oracle: the correct function.
     explain(records, cases, oracle_records, results) -> list of generic hints.
     dtype_hint(output, got, expected) -> message for a wrong dtype.
     forbidden: dotted paths of what the exercise asks students to write themselves (e.g.
@@ -67,6 +72,7 @@ class Check:
         signature: str,
         make_cases: Callable[..., list[Case]],
         oracle: Callable,
+        draw: Callable[..., list[Case]] | None = None,
         mistakes: Sequence[Mistake] = (),
         exception_hints: Sequence[ExceptionHint] = (),
         flag_hints: Sequence[FlagHint] = (),
@@ -81,6 +87,7 @@ class Check:
         self.outputs = tuple(outputs)
         self.signature = signature
         self._make_cases = make_cases
+        self._draw = draw
         self.oracle = oracle
         self.mistakes = tuple(mistakes)
         self.exception_hints = tuple(exception_hints) + COMMON_EXCEPTION_HINTS
@@ -99,11 +106,16 @@ class Check:
         return f"<Check {self.name}: {len(self.mistakes)} known mistakes>"
 
     # ---- the four steps ------------------------------------------------------------------
-    def cases(self, seed: int = 0, **options: Any) -> list[Case]:
-        """The cases for `seed`, ordered simple -> hard."""
+    def cases(self, seed: int = 0, *, accelerator: str | None = None,
+              **options: Any) -> list[Case]:
+        """The cases for `seed`, ordered simple -> hard: the public ones, then (for a seed other
+        than 0) those drawn from the seed, one of them on `accelerator` (None: the CPU)."""
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r})")
-        return self._make_cases(seed, **options)
+        cases = self._make_cases(seed, **options)
+        if seed != drawing.PUBLIC_SEED and self._draw is not None:
+            cases += self._draw(seed, start=len(cases), device=accelerator or "cpu", **options)
+        return cases
 
     def run(self, fn: Callable, cases: Sequence[Case]) -> list[Record]:
         """Call `fn` on every case; never raises for anything `fn` does."""
@@ -145,6 +157,7 @@ class Check:
     def check(self, fn: Any, *, seed: int = 0, **options: Any) -> CheckResult:
         """Generate, run, judge; return a CheckResult or raise CheckFailed."""
         __tracebackhide__ = True
+        options.setdefault("accelerator", drawing.accelerator())
         cases = self.cases(seed, **options)
         problem = self.not_a_function(fn) or delegation(self, fn)
         if problem:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from attn_course.checks import catalogue
+from attn_course.checks import draw as drawing
 from attn_course.checks.catalogue import CONTIGUOUS_FIX
 from attn_course.checks.check import Check
 from attn_course.checks.mistakes import ExceptionHint, FlagHint, Mistake, hard_coded_heads
@@ -92,14 +93,15 @@ def _rearrange_explain(head_first: bool, records, cases, oracle, results) -> lis
     return []
 
 
-def _split_case(g, seed, i, name, B, T, D, H, dtype, flags=(), grad=False) -> Case:
+def _split_case(g, seed, i, name, B, T, D, H, dtype, flags=(), grad=False,
+                device="cpu") -> Case:
     x = torch.randn(B, T, D, generator=g, dtype=F64)
     shape = (B, H, T, D // H)
     all_flags = set(flags) | ({"float32"} if dtype == F32 else set()) | ({"grad"} if grad else
                                                                           set())
     return Case(
         name=name,
-        inputs={"x": x.to(dtype), "num_heads": H},
+        inputs={"x": x.to(dtype=dtype, device=device), "num_heads": H},
         shapes=(shape,),
         tolerance=(0.0, 0.0),
         description=f"x {shape_text(x.shape)} {dtype_text(dtype)}, num_heads={H} → expected "
@@ -126,6 +128,26 @@ def split_cases(seed: int = 0, *, device: str | torch.device = "cpu") -> list[Ca
     cases = [_split_case(g, seed, i, *spec) for i, spec in enumerate(specs)]
     cases.append(_split_case(g, seed, len(specs), "(2, 3, 16), H=4, gradients", 2, 3, 16, 4,
                              F64, grad=True))
+    return cases
+
+
+def _drawn_heads(g) -> tuple[int, int, int, int]:
+    """(B, T, H, d_head) drawn beyond the public cases: T 6-10, H 2-7, d_head 2-5."""
+    return (drawing.integer(g, 2, 4), drawing.integer(g, 6, 10), drawing.integer(g, 2, 7),
+            drawing.integer(g, 2, 5))
+
+
+def split_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> list[Case]:
+    """Three cases drawn from `seed` (see `_drawn_heads`): float64 with gradients, float32,
+    and float64 on `device`."""
+    g = drawing.generator(seed)
+    cases = []
+    for dtype, where, grad in ((F64, "cpu", True), (F32, "cpu", False), (F64, device, False)):
+        B, T, H, d = _drawn_heads(g)
+        name = (f"drawn: ({B}, {T}, {H * d}), H={H} {dtype_text(dtype)}"
+                + (", gradients" if grad else "") + (f" on {where}" if str(where) != "cpu" else ""))
+        cases.append(_split_case(g, seed, start + len(cases), name, B, T, H * d, H, dtype,
+                                 grad=grad, device=where))
     return cases
 
 
@@ -184,6 +206,7 @@ SPLIT_HEADS_CHECK = Check(
     outputs=("out",),
     signature="def split_heads(x, num_heads): ... return out  # (B, H, T, D // H)",
     make_cases=split_cases,
+    draw=split_draw,
     oracle=split_heads,
     mistakes=SPLIT_HEADS_MISTAKES,
     exception_hints=(SIZE_HINT,),
@@ -207,7 +230,8 @@ def check_split_heads(fn, *, seed: int = 0) -> CheckResult:
 # --------------------------------------------------------------------------------------------
 # merge_heads(x)
 # --------------------------------------------------------------------------------------------
-def _merge_case(g, seed, i, name, B, H, T, d, dtype, flags=(), grad=False) -> Case:
+def _merge_case(g, seed, i, name, B, H, T, d, dtype, flags=(), grad=False,
+                device="cpu") -> Case:
     if "noncontig" in flags:  # as split_heads returns it: a transposed view
         x = torch.randn(B, T, H, d, generator=g, dtype=F64).transpose(1, 2)
     else:
@@ -217,7 +241,7 @@ def _merge_case(g, seed, i, name, B, H, T, d, dtype, flags=(), grad=False) -> Ca
                                                                           set())
     return Case(
         name=name,
-        inputs={"x": x.to(dtype)},
+        inputs={"x": x.to(dtype=dtype, device=device)},
         shapes=(shape,),
         tolerance=(0.0, 0.0),
         description=f"x {shape_text(x.shape)} {dtype_text(dtype)}"
@@ -246,6 +270,22 @@ def merge_cases(seed: int = 0, *, device: str | torch.device = "cpu") -> list[Ca
     cases = [_merge_case(g, seed, i, *spec) for i, spec in enumerate(specs)]
     cases.append(_merge_case(g, seed, len(specs), "(2, 3, 4, 2), gradients", 2, 3, 4, 2, F64,
                              grad=True))
+    return cases
+
+
+def merge_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> list[Case]:
+    """Three cases drawn from `seed` (see `_drawn_heads`): float64 with gradients, float32
+    not contiguous, and float64 on `device`."""
+    g = drawing.generator(seed)
+    cases = []
+    for dtype, where, grad, flags in ((F64, "cpu", True, ()), (F32, "cpu", False, ("noncontig",)),
+                                      (F64, device, False, ())):
+        B, T, H, d = _drawn_heads(g)
+        name = (f"drawn: ({B}, {H}, {T}, {d}) {dtype_text(dtype)}"
+                + (" non-contiguous" if flags else "") + (", gradients" if grad else "")
+                + (f" on {where}" if str(where) != "cpu" else ""))
+        cases.append(_merge_case(g, seed, start + len(cases), name, B, H, T, d, dtype, flags,
+                                 grad=grad, device=where))
     return cases
 
 
@@ -303,6 +343,7 @@ MERGE_HEADS_CHECK = Check(
     outputs=("out",),
     signature="def merge_heads(x): ... return out  # (B, T, H * d)",
     make_cases=merge_cases,
+    draw=merge_draw,
     oracle=merge_heads,
     mistakes=MERGE_HEADS_MISTAKES,
     exception_hints=(VIEW_HINT,),

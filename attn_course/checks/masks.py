@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from attn_course.checks import draw as drawing
 from attn_course.checks.check import Check
 from attn_course.checks.mistakes import FlagHint, Mistake
 from attn_course.checks.records import Case
@@ -20,25 +21,31 @@ def _lower(T):
     return torch.ones(T, T, dtype=torch.bool).tril()  # (T, T), the oracle
 
 
+def _causal_case(seed, i, name, T, flags=()) -> Case:
+    return Case(
+        name=name,
+        inputs={"T": T},
+        shapes=((T, T),),
+        tolerance=(0.0, 0.0),
+        description=f"expected bool ({T}, {T}), True where key j <= query i",
+        flags=frozenset(flags),
+        key=f"causal:{seed}:{i}:{name}",
+    )
+
+
 def causal_cases(seed: int = 0, *, device: str | torch.device = "cpu"):
     """T = 4, 1, 2, 7 (the seed does not change them: the mask is deterministic)."""
     del device  # causal_mask(T) creates its own tensor on the CPU
-    cases = []
-    for i, (name, T, flags) in enumerate(
-        [("T=4", 4, ()), ("T=1 (edge case)", 1, ("t1",)), ("T=2", 2, ()), ("T=7", 7, ())]
-    ):
-        cases.append(
-            Case(
-                name=name,
-                inputs={"T": T},
-                shapes=((T, T),),
-                tolerance=(0.0, 0.0),
-                description=f"expected bool ({T}, {T}), True where key j <= query i",
-                flags=frozenset(flags),
-                key=f"causal:{seed}:{i}:{name}",
-            )
-        )
-    return cases
+    specs = [("T=4", 4, ()), ("T=1 (edge case)", 1, ("t1",)), ("T=2", 2, ()), ("T=7", 7, ())]
+    return [_causal_case(seed, i, *spec) for i, spec in enumerate(specs)]
+
+
+def causal_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> list[Case]:
+    """Three sizes drawn from `seed`: T from 8 to 40 (the public cases stop at 7)."""
+    del device  # no tensor goes in
+    g = drawing.generator(seed)
+    sizes = sorted({drawing.integer(g, 8, 40) for _ in range(3)})
+    return [_causal_case(seed, start + i, f"drawn: T={T}", T) for i, T in enumerate(sizes)]
 
 
 # ---- the known mistakes' variants -----------------------------------------------------------
@@ -140,6 +147,7 @@ CAUSAL_MASK_CHECK = Check(
     outputs=("mask",),
     signature="def causal_mask(T): ... return mask  # bool (T, T)",
     make_cases=causal_cases,
+    draw=causal_draw,
     oracle=_lower,
     mistakes=CAUSAL_MASK_MISTAKES,
     flag_hints=(FlagHint(frozenset({"t1"}),

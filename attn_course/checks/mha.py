@@ -19,6 +19,7 @@ import torch
 
 from attn_course.checks import attention_variants as av
 from attn_course.checks import catalogue
+from attn_course.checks import draw as drawing
 from attn_course.checks.attention import random_mask
 from attn_course.checks.catalogue import CONTIGUOUS_FIX
 from attn_course.checks.heads import (
@@ -237,6 +238,29 @@ def mha_cases(seed: int = 0, *, device: str | torch.device = "cpu") -> list[Modu
     return cases
 
 
+def mha_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> list[ModuleCase]:
+    """Three cases drawn from `seed`, (d_model, H) pairs none of the public cases use (H 2-5,
+    head size 3, 5, 6 or 7; T 6-9): float64 with gradients, float32 with a mask, and float64
+    on `device`."""
+    g = drawing.generator(seed)
+    cases: list[ModuleCase] = []
+    for dtype, where, grad, masked in ((F64, "cpu", True, False), (F32, "cpu", False, True),
+                                       (F64, str(torch.device(device)), False, False)):
+        H, d = drawing.integer(g, 2, 5), drawing.pick(g, (3, 5, 6, 7))
+        B, T, bias = drawing.integer(g, 2, 3), drawing.integer(g, 6, 9), bool(
+            drawing.integer(g, 0, 1))
+        kind = drawing.pick(g, ("causal", "padding", "per_head")) if masked else None
+        mask, mask_text = _mha_mask(g, kind, B, H, T)
+        name = (f"drawn: d_model={H * d}, H={H}, T={T} {dtype_text(dtype)}"
+                + ("" if bias else ", bias=False") + (f", {kind.replace('_', '-')} mask"
+                                                       if kind else "")
+                + (", gradients" if grad else "") + (f" on {where}" if where != "cpu" else ""))
+        cases.append(_mha_case(g, seed, start + len(cases), name, D=H * d, H=H, B=B, T=T,
+                               dtype=dtype, bias=bias, mask=mask, mask_text=mask_text,
+                               flags=(kind,) if kind else (), grad=grad, device=where))
+    return cases
+
+
 # --------------------------------------------------------------------------------------------
 # MultiHeadSelfAttention: known mistakes (the reference with one step replaced each,
 # module_variants.py)
@@ -429,6 +453,7 @@ MULTI_HEAD_SELF_ATTENTION_CHECK = ModuleCheck(
     signature="class MultiHeadSelfAttention(nn.Module): __init__(self, d_model, num_heads, "
               "bias=True); forward(self, x, mask=None, return_weights=False)",
     make_cases=mha_cases,
+    draw=mha_draw,
     oracle=_TorchOracle,
     mistakes=MULTI_HEAD_SELF_ATTENTION_MISTAKES,
     exception_hints=(

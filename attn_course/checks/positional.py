@@ -14,6 +14,7 @@ import math
 import numpy as np
 import torch
 
+from attn_course.checks import draw as drawing
 from attn_course.checks.check import Check
 from attn_course.checks.mistakes import ExceptionHint, FlagHint, Mistake, fails_exactly_with
 from attn_course.checks.records import Case, output_arrays
@@ -44,18 +45,38 @@ def positional_cases(seed: int = 0, *, device: str | torch.device = "cpu") -> li
         ("T=8, d_model=9 (odd)", 8, 9, ("odd",)),
         ("T=32, d_model=32", 32, 32, ("square",)),
     ]
+    return [_positional_case(seed, i, *spec) for i, spec in enumerate(specs)]
+
+
+def _positional_case(seed, i, name, T, d, flags=()) -> Case:
+    atol, rtol = tolerances(F32)
+    return Case(
+        name=name,
+        inputs={"T": T, "d_model": d},
+        shapes=((T, d),),
+        tolerance=(max(atol, 2e-6 * T), rtol),  # float32 angles grow with the position
+        description=f"expected float32 ({T}, {d}): sin in even columns, cos in odd ones",
+        flags=frozenset(flags),
+        key=f"positional:{seed}:{i}:{name}",
+    )
+
+
+def positional_draw(seed: int, *, start: int,
+                    device: str | torch.device = "cpu") -> list[Case]:
+    """Three (T, d_model) pairs drawn from `seed`, beyond the public ones (T up to 32,
+    d_model up to 32): a long sequence (T 40-120) with an even width, one with an odd width
+    (11-63), and a short one (T 2-5) wider than it is long (d_model 34-64)."""
+    del device  # no tensor goes in
+    g = drawing.generator(seed)
+    pairs = [(drawing.integer(g, 40, 120), 2 * drawing.integer(g, 17, 32)),
+             (drawing.integer(g, 40, 120), 2 * drawing.integer(g, 5, 31) + 1),
+             (drawing.integer(g, 2, 5), drawing.integer(g, 34, 64))]
     cases = []
-    for i, (name, T, d, flags) in enumerate(specs):
-        atol, rtol = tolerances(F32)
-        cases.append(Case(
-            name=name,
-            inputs={"T": T, "d_model": d},
-            shapes=((T, d),),
-            tolerance=(max(atol, 2e-6 * T), rtol),  # float32 angles grow with the position
-            description=f"expected float32 ({T}, {d}): sin in even columns, cos in odd ones",
-            flags=frozenset(flags),
-            key=f"positional:{seed}:{i}:{name}",
-        ))
+    for T, d in pairs:
+        odd = d % 2 == 1
+        name = f"drawn: T={T}, d_model={d}" + (" (odd)" if odd else "")
+        cases.append(_positional_case(seed, start + len(cases), name, T, d,
+                                      ("odd",) if odd else ()))
     return cases
 
 
@@ -255,6 +276,7 @@ POSITIONAL_ENCODING_CHECK = Check(
     outputs=("pe",),
     signature="def sinusoidal_positional_encoding(T, d_model): ... return pe  # (T, d_model)",
     make_cases=positional_cases,
+    draw=positional_draw,
     oracle=sinusoidal_positional_encoding,
     mistakes=POSITIONAL_ENCODING_MISTAKES,
     exception_hints=(

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from attn_course.checks import attention_variants as av
 from attn_course.checks import catalogue
+from attn_course.checks import draw as drawing
 from attn_course.checks.attention import random_mask
 from attn_course.checks.mistakes import ExceptionHint, FlagHint, Mistake
 from attn_course.checks.module_variants import SelfAttentionSteps, variant
@@ -137,6 +138,28 @@ def self_attention_cases(seed: int = 0, *, device: str | torch.device = "cpu"):
             for i, (name, spec) in enumerate(specs)]
 
 
+def self_attention_draw(seed: int, *, start: int,
+                        device: str | torch.device = "cpu") -> list[ModuleCase]:
+    """Three cases drawn from `seed`, beyond the public sizes (d_model 11-20, d_k 5-9, T 6-9):
+    float64 with gradients, float32 with a mask, and float64 on `device`."""
+    g = drawing.generator(seed)
+    cases = []
+    for dtype, where, grad, masked in ((F64, "cpu", True, False), (F32, "cpu", False, True),
+                                       (F64, str(torch.device(device)), False, False)):
+        D, d_k, T = drawing.integer(g, 11, 20), drawing.integer(g, 5, 9), drawing.integer(g, 6, 9)
+        d_v = drawing.pick(g, (None, drawing.integer(g, 2, 7)))
+        bias = bool(drawing.integer(g, 0, 1))
+        kind = drawing.pick(g, ("causal", "padding", "random")) if masked else None
+        name = (f"drawn: d_model={D}, d_k={d_k}" + (f", d_v={d_v}" if d_v else "")
+                + f", T={T} {dtype_text(dtype)}" + (", bias=True" if bias else "")
+                + (f", {kind} mask" if kind else "") + (", gradients" if grad else "")
+                + (f" on {where}" if where != "cpu" else ""))
+        cases.append(_sa_case(g, seed, start + len(cases), name, D=D, d_k=d_k, d_v=d_v,
+                              B=drawing.integer(g, 2, 3), T=T, dtype=dtype, bias=bias,
+                              mask_kind=kind, grad=grad, device=where))
+    return cases
+
+
 # ---- the known mistakes: the reference with one step replaced each --------------------------
 def _variant(**steps) -> type:
     return variant(SelfAttentionSteps, **steps)
@@ -193,6 +216,7 @@ SELF_ATTENTION_CHECK = ModuleCheck(
     signature="class SelfAttention(nn.Module): __init__(self, d_model, d_k, d_v=None, "
               "bias=False); forward(self, x, mask=None) -> (out, weights)",
     make_cases=self_attention_cases,
+    draw=self_attention_draw,
     oracle=_Float64Oracle,
     mistakes=SELF_ATTENTION_MISTAKES,
     exception_hints=(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from attn_course.checks import draw as drawing
 from attn_course.checks.check import Check
 from attn_course.checks.mistakes import FlagHint, Mistake
 from attn_course.checks.records import Case
@@ -47,35 +48,57 @@ def softmax_cases(seed: int = 0, *, device: str | torch.device = "cpu") -> list[
         ("very negative values ≈-1e4 float64", (3, 5), f64, None, -1e4,
          ("2d", "large_logits")),
     ]
+    return [_softmax_case(g, seed, i, *spec, device=device) for i, spec in enumerate(specs)]
+
+
+def _softmax_case(g, seed, i, name, shape, dtype, dim, offset, flags, *, device) -> Case:
+    x = torch.randn(*shape, generator=g, dtype=torch.float64) * 1.5
+    if offset == "mixed":
+        x = x + torch.tensor([1e3, -1e3, 1e3, -1e3], dtype=torch.float64)[:, None]
+    else:
+        x = x + offset
+    big = float(x.abs().max())
+    scale = max(1.0, big / 10)
+    atol, rtol = tolerances(dtype, device)
+    inputs = {"x": x.to(dtype=dtype, device=device)}
+    keywords: tuple[str, ...] = ()
+    if dim is not None:
+        inputs["dim"] = dim
+        keywords = ("dim",)
+    return Case(
+        name=name,
+        inputs=inputs,
+        keywords=keywords,
+        shapes=(tuple(shape),),
+        tolerance=(atol * scale, rtol * scale),
+        description=f"x {shape_text(shape)} {dtype_text(dtype)}, "
+        f"dim={-1 if dim is None else dim}",
+        flags=frozenset(flags),
+        key=f"softmax:{seed}:{i}:{name}:{device}",
+        scale=scale,
+    )
+
+
+def softmax_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> list[Case]:
+    """Three cases drawn from `seed`: 2-D to 4-D, the softmax dim of 7 to 12 values (the public
+    cases have at most 6), float64, float32, and float32 on `device`."""
+    g = drawing.generator(seed)
     cases = []
-    for i, (name, shape, dtype, dim, offset, flags) in enumerate(specs):
-        x = torch.randn(*shape, generator=g, dtype=torch.float64) * 1.5
-        if offset == "mixed":
-            x = x + torch.tensor([1e3, -1e3, 1e3, -1e3], dtype=torch.float64)[:, None]
-        else:
-            x = x + offset
-        big = float(x.abs().max())
-        scale = max(1.0, big / 10)
-        atol, rtol = tolerances(dtype, device)
-        inputs = {"x": x.to(dtype=dtype, device=device)}
-        keywords: tuple[str, ...] = ()
-        if dim is not None:
-            inputs["dim"] = dim
-            keywords = ("dim",)
-        cases.append(
-            Case(
-                name=name,
-                inputs=inputs,
-                keywords=keywords,
-                shapes=(tuple(shape),),
-                tolerance=(atol * scale, rtol * scale),
-                description=f"x {shape_text(shape)} {dtype_text(dtype)}, "
-                f"dim={-1 if dim is None else dim}",
-                flags=frozenset(flags),
-                key=f"softmax:{seed}:{i}:{name}:{device}",
-                scale=scale,
-            )
-        )
+    for dtype, where in ((torch.float64, "cpu"), (torch.float32, "cpu"), (torch.float32, device)):
+        ndim = drawing.integer(g, 2, 4)
+        dim = drawing.pick(g, (None, *range(-ndim, 0)))
+        shape = [drawing.integer(g, 2, 5) for _ in range(ndim)]
+        shape[-1 if dim is None else dim] = drawing.integer(g, 7, 12)
+        offset = drawing.pick(g, (0.0, 50.0, -50.0))
+        flags = {f"{ndim}d"} | ({"dim"} if dim not in (None, -1) else set())
+        flags |= {"float32"} if dtype == torch.float32 else set()
+        flags |= {"large_logits"} if offset else set()
+        name = (f"drawn: {'dim=' + str(dim) + ' on ' if dim is not None else ''}"
+                f"{shape_text(shape)} {dtype_text(dtype)}"
+                + (f", values ≈{offset:+g}" if offset else "")
+                + (f" on {where}" if str(where) != "cpu" else ""))
+        cases.append(_softmax_case(g, seed, start + len(cases), name, tuple(shape), dtype, dim,
+                                   offset, tuple(sorted(flags)), device=where))
     return cases
 
 
@@ -262,6 +285,7 @@ SOFTMAX_CHECK = Check(
     outputs=("result",),
     signature="def softmax(x, dim=-1): ... return result  # same shape as x",
     make_cases=softmax_cases,
+    draw=softmax_draw,
     oracle=_softmax_oracle,
     mistakes=SOFTMAX_MISTAKES,
     flag_hints=(

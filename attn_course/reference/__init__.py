@@ -7,6 +7,7 @@ from attn_course.reference.attention import (
     scaled_dot_product_attention,
     softmax,
 )
+from attn_course.reference.cross_attention import cross_attention
 from attn_course.reference.mha import (
     MultiHeadSelfAttention,
     copy_to_torch,
@@ -23,6 +24,7 @@ __all__ = [
     "SelfAttention",
     "causal_mask",
     "copy_to_torch",
+    "cross_attention",
     "divisors",
     "from_torch",
     "key_padding_mask",

@@ -1,4 +1,4 @@
-"""The scaling experiment as four panels: why attention divides scores by sqrt(d_k).
+"""The scaling experiment as six panels: why attention divides scores by sqrt(d_k).
 
     plot_scaling(scaling_experiment(seed=0))
 """
@@ -18,14 +18,16 @@ if TYPE_CHECKING:
 
 
 def plot_scaling(result: ScalingResult, *, pyplot: bool = True) -> Figure:
-    """Four panels over d_k, raw scores vs scores / sqrt(d_k).
+    """Six panels over d_k, raw scores vs scores / sqrt(d_k).
 
-    Variance of the scores, largest softmax weight, entropy of the weights, and the norm of
-    softmax's Jacobian (how much gradient can flow back through the weights).
+    Top row: variance of the scores, largest softmax weight, entropy of the weights. Bottom row:
+    the norm of softmax's Jacobian (how much gradient can flow back through the weights), then
+    the gradient that reaches the queries, ||dw/dq|| per query: its median and mean (log scale),
+    and the share of queries that get almost none.
     """
     d_k = np.asarray(result.d_k)
-    fig = new_figure(11, 7.5, pyplot=pyplot, layout="constrained")
-    axes = fig.subplots(2, 2).ravel()
+    fig = new_figure(15, 8, pyplot=pyplot, layout="constrained")
+    axes = fig.subplots(2, 3).ravel()
     raw = {"label": r"raw  $q\cdot k$", "marker": "o", "color": "#c0392b"}
     scaled = {"label": r"scaled  $q\cdot k/\sqrt{d_k}$", "marker": "s", "color": "#2b6cb0"}
     uniform = {"ls": "--", "color": "grey"}
@@ -60,6 +62,23 @@ def plot_scaling(result: ScalingResult, *, pyplot: bool = True) -> Figure:
     ax.set_ylim(0, None)
     ax.set_title("Gradient: norm of softmax's Jacobian")
     ax.set_ylabel(r"mean $\|\partial w / \partial s\|_F$")
+
+    ax = axes[4]
+    mean = {"ls": "--", "mfc": "none"}
+    ax.loglog(d_k, result.query_grad_median_unscaled, **{**raw, "label": "raw, median"})
+    ax.loglog(d_k, result.query_grad_median_scaled, **{**scaled, "label": "scaled, median"})
+    ax.loglog(d_k, result.query_grad_mean_unscaled, **{**raw, **mean, "label": "raw, mean"})
+    ax.loglog(d_k, result.query_grad_mean_scaled, **{**scaled, **mean, "label": "scaled, mean"})
+    ax.set_title("Gradient reaching the queries: median vs mean")
+    ax.set_ylabel(r"$\|\partial w / \partial q\|_F$ over queries")
+
+    ax = axes[5]
+    small = result.small_query_grad
+    ax.semilogx(d_k, result.query_grad_small_unscaled, **raw)
+    ax.semilogx(d_k, result.query_grad_small_scaled, **scaled)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"Queries with almost no gradient (< {small:g})")
+    ax.set_ylabel(r"share of queries with $\|\partial w / \partial q\|_F$ < " f"{small:g}")
 
     for ax in axes:
         ax.set_xlabel(r"head size $d_k$")

@@ -1323,6 +1323,111 @@ MULTI_HEAD_SELF_ATTENTION = [
     '''),
 ]
 
+CROSS_ATTENTION = [
+    dedent('''
+        def cross_attention(x, memory, w_q, w_k, w_v):
+            q, k, v = x @ w_q, memory @ w_k, memory @ w_v
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            weights = torch.softmax(scores, dim=-1)
+            return weights @ v, weights
+    '''),
+    dedent('''
+        def cross_attention(x, memory, w_q, w_k, w_v):
+            q = torch.einsum("...td,dk->...tk", x, w_q)
+            k = torch.einsum("...sd,dk->...sk", memory, w_k)
+            v = torch.einsum("...sd,dv->...sv", memory, w_v)
+            scores = torch.einsum("...tk,...sk->...ts", q, k) / q.shape[-1] ** 0.5
+            weights = scores.softmax(dim=-1)
+            return torch.einsum("...ts,...sv->...tv", weights, v), weights
+    '''),
+    dedent('''
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            weights = torch.softmax(scores, dim=-1)
+            return weights @ v, weights
+
+
+        def cross_attention(x, memory, w_q, w_k, w_v):
+            # the decoder asks, the encoder answers
+            return scaled_dot_product_attention(x @ w_q, memory @ w_k, memory @ w_v)
+    '''),
+    dedent('''
+        def cross_attention(x, memory, w_q, w_k, w_v):
+            dtype = x.dtype
+            x, memory = x.double(), memory.double()
+            q, k, v = x @ w_q.double(), memory @ w_k.double(), memory @ w_v.double()
+            weights = torch.softmax(q @ k.mT / math.sqrt(q.shape[-1]), dim=-1)
+            return (weights @ v).to(dtype), weights.to(dtype)
+    '''),
+    dedent('''
+        def cross_attention(x: torch.Tensor, memory: torch.Tensor, w_q: torch.Tensor,
+                            w_k: torch.Tensor, w_v: torch.Tensor):
+            """Queries from x, keys and values from memory."""
+            d_k = w_q.shape[1]
+            queries = torch.matmul(x, w_q)  # (B, T_q, d_k)
+            keys = torch.matmul(memory, w_k)  # (B, T_k, d_k)
+            values = torch.matmul(memory, w_v)  # (B, T_k, d_v)
+            weights = F.softmax(torch.matmul(queries, keys.transpose(-1, -2)) / d_k ** 0.5, dim=-1)
+            return torch.matmul(weights, values), weights
+    '''),
+    dedent('''
+        def cross_attention(x, memory, w_q, w_k, w_v):
+            q = x @ w_q
+            q = q / math.sqrt(q.size(-1))  # scale the queries instead of the scores
+            k = memory @ w_k
+            v = memory @ w_v
+            w = torch.softmax(q @ k.transpose(-2, -1), dim=-1)
+            out = w @ v
+            return out, w
+    '''),
+    dedent('''
+        def cross_attention(x, memory, w_q, w_k, w_v):
+            q, k, v = x @ w_q, memory @ w_k, memory @ w_v
+            s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            e = torch.exp(s - s.amax(dim=-1, keepdim=True))
+            weights = e / e.sum(dim=-1, keepdim=True)
+            return weights @ v, weights
+    '''),
+    dedent('''
+        import math as m
+
+
+        def cross_attention(x, memory, w_q, w_k, w_v):
+            assert x.shape[-1] == memory.shape[-1] == w_q.shape[0], "widths differ"
+            Q = x.matmul(w_q)
+            K = memory.matmul(w_k)
+            V = memory.matmul(w_v)
+            A = (Q.matmul(K.transpose(-2, -1)) / m.sqrt(K.shape[-1])).softmax(-1)
+            return A.matmul(V), A
+    '''),
+    dedent('''
+        def _project(seq, w):
+            return seq @ w
+
+
+        def cross_attention(x, memory, w_q, w_k, w_v):
+            q = _project(x, w_q)
+            k = _project(memory, w_k)
+            v = _project(memory, w_v)
+            scores = torch.matmul(q, k.mT) * (1.0 / math.sqrt(q.shape[-1]))
+            weights = torch.nn.functional.softmax(scores, dim=-1)
+            return weights @ v, weights
+    '''),
+    dedent('''
+        def cross_attention(x, memory, w_q, w_k, w_v):
+            """x (B, T_q, d), memory (B, T_k, d) -> out (B, T_q, d_v), weights (B, T_q, T_k)."""
+            d_k = w_k.shape[-1]
+            keys, values = memory @ w_k, memory @ w_v
+            scores = (x @ w_q) @ keys.transpose(-2, -1)
+            scores = scores / torch.tensor(d_k, dtype=scores.dtype).sqrt()
+            weights = torch.softmax(scores, -1)
+            print("weights", tuple(weights.shape))
+            return weights @ values, weights
+    '''),
+]
+
 ANSWERS: dict[str, list[str]] = {
     "softmax": SOFTMAX,
     "scaled_dot_product_attention": SCALED_DOT_PRODUCT_ATTENTION,
@@ -1332,4 +1437,5 @@ ANSWERS: dict[str, list[str]] = {
     "split_heads": SPLIT_HEADS,
     "merge_heads": MERGE_HEADS,
     "multi_head_self_attention": MULTI_HEAD_SELF_ATTENTION,
+    "cross_attention": CROSS_ATTENTION,
 }

@@ -53,6 +53,8 @@ EXERCISES: dict[str, Exercise] = {
     "merge_heads": Exercise("04_multi_head_attention.ipynb", "merge-answer", "merge_heads"),
     "multi_head_self_attention": Exercise("04_multi_head_attention.ipynb", "mha-answer",
                                           "MultiHeadSelfAttention"),
+    "cross_attention": Exercise("03_self_attention.ipynb", "cross-attention-answer",
+                                "cross_attention"),
 }
 # Names a multi-head answer may take from the student's other answer cells of its notebook.
 FROM_OTHER_CELLS = {"multi_head_self_attention": ("split_heads", "merge_heads")}

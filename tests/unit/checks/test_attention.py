@@ -373,7 +373,7 @@ def test_out_not_weights_at_v_is_explained():
 
 def test_cases_are_deterministic_and_seeded():
     a, b, c = ATTENTION.cases(0), ATTENTION.cases(0), ATTENTION.cases(1)
-    assert [x.name for x in a] == [x.name for x in c]
+    assert [x.name for x in a] == [x.name for x in c[:len(a)]]  # seed 1 adds drawn cases
     assert all(torch.equal(x.inputs["q"], y.inputs["q"]) for x, y in zip(a, b, strict=True))
     assert not torch.equal(a[1].inputs["q"], c[1].inputs["q"])
 

@@ -25,6 +25,7 @@ REFERENCES = {
     "softmax": reference.softmax,
     "scaled_dot_product_attention": reference.scaled_dot_product_attention,
     "causal_mask": reference.causal_mask,
+    "cross_attention": reference.cross_attention,
     "self_attention": reference.SelfAttention,
     "positional_encoding": reference.sinusoidal_positional_encoding,
     "split_heads": reference.split_heads,

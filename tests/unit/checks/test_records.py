@@ -38,6 +38,7 @@ def test_records_pickle_and_are_judged_by_a_fresh_check():
         make_cases=ATTENTION._make_cases,
         oracle=ATTENTION.oracle,
         mistakes=ATTENTION.mistakes,
+        draw=ATTENTION._draw,
     )
     verdict = fresh.judge(restored, fresh.cases(seed=3))
     assert not verdict.passed
