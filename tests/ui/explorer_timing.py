@@ -10,8 +10,9 @@ input event's ``timeStamp``):
 - **picture shown**: the explorer's ``<img>`` got a new ``src``, the image is decoded
   (``img.decode()``), and the next frame, which paints it, has been produced (a
   ``requestAnimationFrame`` callback, then a task queued from it).
-- **first render**: from asking Lab to run the explorer cell (``explorer = HeadExplorer()``) in
-  a freshly restarted kernel that has only run the notebook's import cell, to the picture shown.
+- **first render**: from asking Lab to run the explorer cell (``explorer = HeadExplorer()``) to
+  its picture shown, in a freshly restarted kernel that has run the cells above it (how a
+  student meets it); **cold**: one that has run only the notebook's import cell.
 - **step**: from the slider's ``keydown`` (ArrowRight or ArrowLeft on the focused handle) to the
   picture of the new head count shown. It is split into **until the new src** (the kernel's
   work and the messages both ways) and **drawing** (decoding, layout and paint in the browser).
@@ -101,6 +102,14 @@ RUN_CELL_JS = """async index => {
   notebook.activeCellIndex = index;
   notebook.deselectAll();
   await app.commands.execute('notebook:run-cell');
+}"""
+
+# Run every cell above cell `index`, and wait until they have run.
+RUN_ABOVE_JS = """async index => {
+  const app = window.jupyterapp, notebook = app.shell.currentWidget.content;
+  notebook.activeCellIndex = index;
+  notebook.deselectAll();
+  await app.commands.execute('notebook:run-all-above');
 }"""
 
 # First render: run the explorer cell, resolve with the ms until its new picture is shown.
@@ -274,22 +283,30 @@ class Explorer:
         }
 
 
-def first_render(page, import_index: int, explorer_index: int) -> float:
-    """ms from running the explorer cell in a fresh kernel (imports done) to its picture."""
+def first_render(page, explorer_index: int, before: str) -> float:
+    """ms from running the explorer cell in a fresh kernel to its picture shown. Before it, the
+    kernel runs `before`: "cells above" (the notebook top to bottom, as a student meets the
+    explorer) or "imports" (only the import cell: the cold case)."""
     page.evaluate(RESTART_JS)
     wait_kernel_idle(page)
-    page.evaluate(RUN_CELL_JS, import_index)
+    if before == "cells above":
+        page.evaluate(RUN_ABOVE_JS, explorer_index)
+    else:
+        page.evaluate(RUN_CELL_JS, cell_index(page, IMPORT_CELL))
     wait_kernel_idle(page)
     ms = page.evaluate(FIRST_RENDER_JS, [explorer_index, WAIT_MS])
     wait_kernel_idle(page)
     wait_for_widgets(page)
+    errors = error_outputs(page)
+    assert not errors, f"errors in the first render after {before}:\n" + "\n".join(errors)
     return ms
 
 
 def set_state(page, explorer: Explorer, **values) -> None:
     """Set the explorer's controls from the kernel (not timed) and wait for its picture."""
     since = len(explorer.log()["pictures"])
-    code = "\n".join(f"explorer.{name}.value = {value!r}" for name, value in values.items())
+    heads_first = sorted(values, key=lambda name: name != "num_heads")  # draw no other count
+    code = "\n".join(f"explorer.{name}.value = {values[name]!r}" for name in heads_first)
     printed = kernel_print(page, code)
     assert not printed, f"setting {values} printed {printed!r}"
     explorer.settle(values["num_heads"], since)
@@ -309,9 +326,10 @@ def measure(page, lab, rounds: int, first_renders: int) -> dict:
     assert not errors, "errors after run-all:\n" + "\n".join(errors)
     wait_for_widgets(page)
     package = kernel_print(page, "import attn_course; print(attn_course.__file__)").strip()
-    import_index, explorer_index = cell_index(page, IMPORT_CELL), cell_index(page, EXPLORER_CELL)
+    explorer_index = cell_index(page, EXPLORER_CELL)
 
-    firsts = [first_render(page, import_index, explorer_index) for _ in range(first_renders)]
+    colds = [first_render(page, explorer_index, "imports") for _ in range(first_renders)]
+    firsts = [first_render(page, explorer_index, "cells above") for _ in range(first_renders)]
     explorer = Explorer(page, explorer_index)
     found = kernel_print(
         page,
@@ -346,6 +364,7 @@ def measure(page, lab, rounds: int, first_renders: int) -> dict:
         "run_all_s": run_seconds,
         "head_options": options,
         "first_render_ms": firsts,
+        "cold_first_render_ms": colds,
         "steps": steps,
         "drags": drags,
         "bursts": bursts,
