@@ -2,6 +2,7 @@
 
     attention_heatmap(weights, tokens, tokens)       # one attention map (T_q, T_k)
     attention_heads(weights, tokens, tokens)         # one map per head (H, T_q, T_k)
+    attention_heads_png(weights, tokens, tokens)     # the same as PNG bytes, fast when repeated
     mask_heatmap(mask, tokens, tokens)               # a boolean mask (T_q, T_k) or (B, T)
     plot_positional_encoding(pe)                     # pe (T, d_model)
     plot_head_split(num_heads=3, d_model=12)         # what split_heads does
@@ -15,12 +16,14 @@ pyplot never sees, and `png_bytes(fig)` turns it into a PNG: the fast path of th
 from attn_course.viz.attention import attention_heads, attention_heatmap
 from attn_course.viz.figure import new_figure, png_bytes
 from attn_course.viz.head_split import plot_head_split
+from attn_course.viz.heads_png import attention_heads_png
 from attn_course.viz.masks import mask_heatmap
 from attn_course.viz.positional import plot_positional_encoding
 from attn_course.viz.scaling import plot_scaling
 
 __all__ = [
     "attention_heads",
+    "attention_heads_png",
     "attention_heatmap",
     "mask_heatmap",
     "new_figure",

@@ -34,9 +34,11 @@ from attn_course.viz.figure import (
 from attn_course.viz.inputs import as_maps, check_labels
 
 if TYPE_CHECKING:
+    from matplotlib.artist import Artist
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from matplotlib.image import AxesImage
+    from matplotlib.text import Text
 
 ANNOTATE_MAX_CELLS = 100  # a single map gets its values written in up to this many (10 x 10)
 WEIGHT_COLORS = colormaps["viridis"].with_extremes(bad="white")  # NaN: the gaps of a grid
@@ -103,6 +105,21 @@ def attention_heads(
     row of maps has the key labels under it and its first map the query labels left of it.
     Labels default to the positions 0, 1, ...; `title=""` leaves the figure without a title.
     """
+    return heads_figure(
+        weights, query_labels, key_labels, head_titles=head_titles, title=title, pyplot=pyplot
+    ).figure
+
+
+def heads_figure(
+    weights: Any,
+    query_labels: Sequence[str] | None = None,
+    key_labels: Sequence[str] | None = None,
+    *,
+    head_titles: Sequence[str] | None = None,
+    title: str = "Attention weights, one map per head",
+    pyplot: bool = True,
+) -> HeadsFigure:
+    """attention_heads' figure, with a hold on what changes with the weights (see HeadsFigure)."""
     maps = as_maps(weights, "weights", ndim=3)  # (H, T_q, T_k)
     H, t_q, t_k = maps.shape
     query_labels = check_labels(query_labels, t_q, "queries") or [str(i) for i in range(t_q)]
@@ -122,17 +139,70 @@ def attention_heads(
         side.set_visible(False)
     ax.set_xticks([])
     ax.set_yticks([])
-    _label_grid(ax, grid, query_labels, key_labels, head_titles)
+    title_rows, key_row, query_texts = _label_grid(ax, grid, query_labels, key_labels, head_titles)
     ax.set_xlabel(KEY_AXIS, fontsize=9, labelpad=12)
     ax.set_ylabel(QUERY_AXIS, fontsize=9, labelpad=14)
-    if title:
-        fig.suptitle(title, fontsize=10, y=1 - 0.1 / fig_h, va="top")
+    suptitle = fig.suptitle(title, fontsize=10, y=1 - 0.1 / fig_h, va="top") if title else None
 
     bar_box = ((MARGIN_LEFT + width + 0.15) / fig_w, MARGIN_BOTTOM / fig_h, 0.15 / fig_w)
     bar = fig.colorbar(image, cax=fig.add_axes((*bar_box, height / fig_h)))
     bar.set_label(WEIGHT_AXIS, fontsize=8)
     bar.ax.tick_params(labelsize=7)
-    return fig
+    return HeadsFigure(fig, grid, image, title_rows, suptitle, key_row, query_texts)
+
+
+@dataclass(frozen=True)
+class HeadsFigure:
+    """The figure of attention_heads and the artists that change with what it shows: the mosaic
+    of maps, the head titles (one Text per row of maps), the figure's title (None without), the
+    key labels (one Text under the bottom row) and the query labels (a Text per query).
+    The set_ methods change only these; the layout (head count, T_q, T_k, title or not) stays.
+    """
+
+    figure: Figure
+    grid: HeadGrid
+    image: AxesImage
+    title_rows: list[Text]
+    title: Text | None
+    key_row: Text
+    query_texts: list[Text]
+
+    def changing_artists(self) -> list[Artist]:
+        """What the set_ methods change, in drawing order."""
+        title = [self.title] if self.title else []
+        return [self.image, *self.title_rows, self.key_row, *self.query_texts, *title]
+
+    def set_labels(self, query_labels: Sequence[str], key_labels: Sequence[str]) -> None:
+        """New query labels (T_q) and key labels (T_k)."""
+        query_labels = check_labels(query_labels, self.grid.t_q, "queries")
+        key_labels = check_labels(key_labels, self.grid.t_k, "keys")
+        for text, label in zip(self.query_texts, query_labels, strict=True):
+            text.set_text(label)
+        line, size = _key_row(self.grid, key_labels)
+        self.key_row.set_text(line)
+        self.key_row.set_fontsize(size)
+
+    def set_weights(self, weights: Any) -> None:
+        """New maps, (H, T_q, T_k) or (1, H, T_q, T_k), of the same shape."""
+        maps = as_maps(weights, "weights", ndim=3)
+        if maps.shape != (self.grid.heads, self.grid.t_q, self.grid.t_k):
+            raise ValueError(
+                f"weights of shape {maps.shape} do not fit this figure's "
+                f"{(self.grid.heads, self.grid.t_q, self.grid.t_k)}."
+            )
+        self.image.set_data(self.grid.mosaic(maps))
+
+    def set_head_titles(self, head_titles: Sequence[str]) -> None:
+        titles = check_labels(head_titles, self.grid.heads, "heads", kind="head title")
+        for r, row in enumerate(self.title_rows):
+            line, size = _title_row(self.grid, titles, r)
+            row.set_text(line)
+            row.set_fontsize(size)
+
+    def set_title(self, title: str) -> None:
+        if self.title is None:
+            raise ValueError("this figure was drawn without a title: it has no room for one.")
+        self.title.set_text(title)
 
 
 @dataclass(frozen=True)
@@ -210,44 +280,58 @@ def _label_grid(
     query_labels: list[str],
     key_labels: list[str],
     head_titles: list[str],
-) -> None:
+) -> tuple[list[Text], Text, list[Text]]:
     """Head titles above each map, key labels under the bottom row, query labels on its left.
+    Returns their Texts: one per row of maps, one for the keys, one per query.
 
-    Text is the slow part of a matplotlib figure (~0.3 ms per Text, ~1 ms per tick), so labels
-    that run along a row are drawn as ONE monospaced Text of equal-width fields, each field as
-    wide as what it labels: the head titles of a row of maps, the key labels of one map.
+    Text is the slow part of a matplotlib figure (~0.3 ms per Text, ~1 ms per tick, 40 us per
+    character), so labels that run along a row are drawn as ONE monospaced Text of equal-width
+    fields, each field as wide as what it labels: the head titles of a row of maps, the key
+    labels of the maps of the bottom row (one field per cell, the gaps between the maps blank).
     """
     cell_pt = grid.cell * 72
-    title_font = min(9.0, 0.7 * grid.title_rows * cell_pt)
+    title_rows = []
     for r in range(grid.rows):
-        heads = range(r * grid.cols, min(grid.heads, (r + 1) * grid.cols))
         y = r * grid.block_h + grid.title_rows - 0.8  # just above the maps of row r
-        titles = [head_titles[h] for h in heads]
-        left = -0.5 - GAP / 2
-        _fields(ax, left, y, titles, grid.block_w * cell_pt, title_font, pad=1, va="bottom")
+        line, size = _title_row(grid, head_titles, r)
+        title_rows.append(_monospaced(ax, -0.5 - GAP / 2, y, line, size, va="bottom"))
     below = ax.get_xaxis_transform()  # x in cells, y in axes units
-    bottom_row = range((grid.rows - 1) * grid.cols, grid.heads)
-    for h in bottom_row:
-        left = grid.origin(h)[1] - 0.5
-        _fields(ax, left, -0.01, key_labels, cell_pt, 9.0, transform=below, va="top")
-    top = grid.origin(bottom_row[0])[0]
-    for i, label in enumerate(query_labels):
+    line, size = _key_row(grid, key_labels)
+    key_row = _monospaced(ax, -0.5, -0.01, line, size, transform=below, va="top")
+    top = grid.origin((grid.rows - 1) * grid.cols)[0]  # the first map of the bottom row
+    query_texts = [
         ax.text(-0.8, top + i, label, ha="right", va="center", fontsize=min(9.0, cell_pt * 0.9))
+        for i, label in enumerate(query_labels)
+    ]
+    return title_rows, key_row, query_texts
 
 
-def _fields(
-    ax: Axes,
-    x: float,
-    y: float,
-    texts: list[str],
-    span_pt: float,
-    max_font: float,
-    pad: int = 0,
-    **kwargs: Any,
-) -> None:
-    """Draw texts centred in consecutive fields span_pt points wide, as one Text starting at x."""
+def _key_row(grid: HeadGrid, key_labels: list[str]) -> tuple[str, float]:
+    """(text, font size) of the key labels under every map of the bottom row, a field a cell."""
+    maps = grid.heads - (grid.rows - 1) * grid.cols  # in the bottom row
+    keys = [*key_labels]
+    for _ in range(maps - 1):  # the fields of the gaps between the maps stay blank
+        keys += [""] * GAP + key_labels
+    return _fields(keys, grid.cell * 72, 9.0)
+
+
+def _title_row(grid: HeadGrid, head_titles: list[str], row: int) -> tuple[str, float]:
+    """(text, font size) of the head titles of one row of maps, a field per map and its gap."""
+    cell_pt = grid.cell * 72
+    heads = range(row * grid.cols, min(grid.heads, (row + 1) * grid.cols))
+    max_font = min(9.0, 0.7 * grid.title_rows * cell_pt)
+    return _fields([head_titles[h] for h in heads], grid.block_w * cell_pt, max_font, pad=1)
+
+
+def _fields(texts: list[str], span_pt: float, max_font: float, pad: int = 0) -> tuple[str, float]:
+    """(line, font size): texts centred in consecutive fields span_pt points wide each, in a
+    monospaced font of at most max_font points."""
     longest = max(len(t) for t in texts) + pad
     chars = max(longest, math.ceil(span_pt / (MONO_ADVANCE * max_font)))  # characters per field
     size = span_pt / (MONO_ADVANCE * chars)  # font size in points so that a field is span_pt wide
-    line = "".join(t.center(chars) for t in texts)
-    ax.text(x, y, line, ha="left", family="DejaVu Sans Mono", fontsize=size, **kwargs)
+    return "".join(t.center(chars) for t in texts), size
+
+
+def _monospaced(ax: Axes, x: float, y: float, line: str, size: float, **kwargs: Any) -> Text:
+    """One Text of fields made by _fields, starting at x."""
+    return ax.text(x, y, line, ha="left", family="DejaVu Sans Mono", fontsize=size, **kwargs)

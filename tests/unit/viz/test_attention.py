@@ -9,7 +9,7 @@ import torch
 from matplotlib.image import imread
 
 from attn_course.viz import attention_heads, attention_heatmap, png_bytes
-from attn_course.viz.attention import HeadGrid
+from attn_course.viz.attention import HeadGrid, heads_figure
 from attn_course.viz.figure import KEY_AXIS, QUERY_AXIS, WEIGHT_AXIS
 
 TOKENS = ["the", "cat", "sat"]
@@ -94,9 +94,12 @@ def test_heads_grid_has_one_labelled_map_per_head():
 
     titles = " ".join(t.get_text() for t in ax.texts).split("head")  # one text per row of maps
     assert [t.split()[0] for t in titles[1:]] == [str(h) for h in range(6)]
-    # keys under each map of the bottom row (heads 4 and 5), queries left of the first of them
-    keys = [t.get_text().split() for t in ax.texts if t.get_va() == "top"]
-    assert keys == [list("abcde")] * (6 - 4)
+    # keys under each map of the bottom row (heads 4 and 5): one Text, a field per cell, the
+    # gap between the maps blank; queries left of the first of them
+    (keys,) = [t.get_text() for t in ax.texts if t.get_va() == "top"]
+    assert keys.split() == list("abcde") * (6 - 4)
+    field = len(keys) // (2 * 5 + 1)  # 2 maps of 5 cells and a gap of one cell
+    assert keys[5 * field : 6 * field].strip() == "", "no blank field for the gap between maps"
     queries = [t.get_text() for t in ax.texts if t.get_ha() == "right"]
     assert queries == list("abcde")
 
@@ -110,7 +113,7 @@ def test_heads_grid_titles_labels_and_their_counts():
     assert [t.get_text() for t in ax.texts if t.get_ha() == "right"] == ["x", "y"]
     numbered = attention_heads(weights, title="")
     assert not numbered.get_suptitle()
-    assert any(t.split() == ["0", "1", "2", "3"] for t in _texts(numbered))  # positions
+    assert any(t.split() == ["0", "1", "2", "3"] * 3 for t in _texts(numbered))  # positions
     with pytest.raises(ValueError, match="got 3 labels for 2 queries"):
         attention_heads(weights, list("abc"), list("abcd"))
     with pytest.raises(ValueError, match="got 1 head titles for 3 heads"):
@@ -119,6 +122,38 @@ def test_heads_grid_titles_labels_and_their_counts():
         attention_heads(torch.rand(2, 4))
     with pytest.raises(ValueError, match=r"got shape \(2, 3, 4, 4\).*weights\[0\]"):
         attention_heads(torch.rand(2, 3, 4, 4))
+
+
+def test_heads_figure_setters_change_only_what_it_shows():
+    weights = torch.rand(6, 5, 5).softmax(-1)
+    heads = heads_figure(weights, list("abcde"), list("abcde"), title="before", pyplot=False)
+    texts_before = len(heads.figure.axes[0].texts)
+    new = torch.rand(6, 5, 5).softmax(-1)
+    heads.set_weights(new[None])  # (1, H, T_q, T_k) works too
+    mosaic = np.asarray(heads.image.get_array().filled(np.nan))
+    np.testing.assert_allclose(mosaic[heads.grid.block(5)], new[5].numpy(), rtol=1e-6)
+    heads.set_labels(list("vwxyz"), list("klmno"))
+    assert [t.get_text() for t in heads.query_texts] == list("vwxyz")
+    assert heads.key_row.get_text().split() == list("klmno") * 2
+    heads.set_head_titles([f"h{h}: t-{h}" for h in range(6)])
+    assert [t.get_text().split() for t in heads.title_rows] == [
+        ["h0:", "t-0", "h1:", "t-1", "h2:", "t-2", "h3:", "t-3"],
+        ["h4:", "t-4", "h5:", "t-5"],
+    ]
+    heads.set_title("after")
+    assert heads.figure.get_suptitle() == "after"
+    assert len(heads.figure.axes[0].texts) == texts_before  # changed in place, none added
+    assert heads.changing_artists()[0] is heads.image and heads.title in heads.changing_artists()
+
+    with pytest.raises(ValueError, match=r"do not fit this figure's \(6, 5, 5\)"):
+        heads.set_weights(torch.rand(4, 5, 5))
+    with pytest.raises(ValueError, match="got 4 labels for 5 keys"):
+        heads.set_labels(list("abcde"), list("abcd"))
+    with pytest.raises(ValueError, match="got 2 head titles for 6 heads"):
+        heads.set_head_titles(["a", "b"])
+    untitled = heads_figure(weights, title="", pyplot=False)
+    with pytest.raises(ValueError, match="without a title"):
+        untitled.set_title("late")
 
 
 @pytest.mark.parametrize(("heads", "cols", "rows"), [(1, 1, 1), (4, 4, 1), (6, 4, 2), (8, 4, 2),
