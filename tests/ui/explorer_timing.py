@@ -22,6 +22,9 @@ input event's ``timeStamp``):
 - **key burst**: six ArrowRight presses 30 ms apart (1 to 64 heads, faster than any redraw).
   **settle**: from the last key to the last picture shown; also how many pictures were shown.
 
+After each step the kernel says where the picture came from (``explorer.last_picture``: drawn
+now, kept from before, or drawn ahead while idle) and how long its update took. With
+``ATTN_COURSE_EXPLORER_DRAW_AHEAD=0`` the explorer draws nothing ahead (``draw_ahead=False``).
 The results go to the JSON file named by ``ATTN_COURSE_EXPLORER_TIMINGS``.
 """
 
@@ -302,6 +305,14 @@ def first_render(page, explorer_index: int, before: str) -> float:
     return ms
 
 
+# What the kernel says about its last update (attributes the explorer may not have: "?").
+KERNEL_SIDE = (
+    "import json\n"
+    "print(json.dumps({'picture': getattr(explorer, 'last_picture', '?'), "
+    "'update_ms': getattr(explorer, 'update_ms', None)}))"
+)
+
+
 def set_state(page, explorer: Explorer, **values) -> None:
     """Set the explorer's controls from the kernel (not timed) and wait for its picture."""
     since = len(explorer.log()["pictures"])
@@ -312,7 +323,7 @@ def set_state(page, explorer: Explorer, **values) -> None:
     explorer.settle(values["num_heads"], since)
 
 
-def measure(page, lab, rounds: int, first_renders: int) -> dict:
+def measure(page, lab, rounds: int, first_renders: int, draw_ahead: bool = True) -> dict:
     """Open notebook 04, run it, then time first renders, steps, drags and key bursts.
 
     Each round works on another input sequence, so that its first visit of a head count is the
@@ -331,6 +342,8 @@ def measure(page, lab, rounds: int, first_renders: int) -> dict:
     colds = [first_render(page, explorer_index, "imports") for _ in range(first_renders)]
     firsts = [first_render(page, explorer_index, "cells above") for _ in range(first_renders)]
     explorer = Explorer(page, explorer_index)
+    if not draw_ahead:
+        kernel_print(page, "explorer.draw_ahead = False")
     found = kernel_print(
         page,
         "import json\nfrom attn_course.widgets.head_explorer import SEQUENCES\n"
@@ -350,17 +363,21 @@ def measure(page, lab, rounds: int, first_renders: int) -> dict:
         moves += [("ArrowLeft", h) for h in reversed(options[:-1])]
         for key, heads in moves:
             step = explorer.step(key, heads)
+            step["kernel"] = json.loads(kernel_print(page, KERNEL_SIDE))
             step["first_visit"] = (sequence, heads) not in visited
             visited.add((sequence, heads))
             steps.append(step)
         set_state(page, explorer, causal=False, num_heads=options[0])
         drags.append(explorer.drag_to_end(options[-1]))
+        drags[-1]["kernel"] = json.loads(kernel_print(page, KERNEL_SIDE))
         set_state(page, explorer, causal=True, weights="random", num_heads=options[0])
         bursts.append(explorer.burst(len(options) - 1, options[-1]))
+        bursts[-1]["kernel"] = json.loads(kernel_print(page, KERNEL_SIDE))
     errors = error_outputs(page)
     assert not errors, "errors while timing:\n" + "\n".join(errors)
     return {
         "package": package,
+        "draw_ahead": draw_ahead,
         "run_all_s": run_seconds,
         "head_options": options,
         "first_render_ms": firsts,
@@ -377,5 +394,6 @@ def test_time_the_head_explorer(page, lab):
         pytest.skip("run by benchmarks/bench_head_explorer_browser.py")
     rounds = int(os.environ.get("ATTN_COURSE_EXPLORER_ROUNDS", "3"))
     firsts = int(os.environ.get("ATTN_COURSE_EXPLORER_FIRST_RENDERS", "3"))
-    result = measure(page, lab, rounds, firsts)
+    draw_ahead = os.environ.get("ATTN_COURSE_EXPLORER_DRAW_AHEAD", "1") == "1"
+    result = measure(page, lab, rounds, firsts, draw_ahead)
     Path(out).write_text(json.dumps(result, indent=1))
