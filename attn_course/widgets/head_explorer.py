@@ -71,7 +71,8 @@ THREADS = 1  # torch threads while the explorer computes (see `torch_threads`)
 PICTURES_KEPT = 64  # PNGs of ~20-90 kB: a few MB at most
 DRAW_AHEAD_AFTER_S = 0.1  # idle time of the kernel before the next picture is drawn ahead
 BURST_GAP_S = 0.15  # changes closer together than this are a burst (a drag, a held key)
-COALESCE_S = 0.04  # in a burst, a picture to draw waits this long for a newer change
+COALESCE_S = 0.07  # in a burst, a picture to draw waits this long for a newer change:
+#   longer than the gaps of a held key (30-50 ms), shorter than most of a drag's (~90 ms)
 
 # (d_model, num_heads, weights) -> (model, token accuracy, note); shared by every explorer
 _MODELS: dict[tuple[int, int, str], tuple[OffsetRecallModel, float, str]] = {}

@@ -257,6 +257,7 @@ class Explorer:
             "settle_ms": new[-1]["shown"] - pressed[-1]["t"],
             "from_first_key_ms": new[-1]["shown"] - pressed[0]["t"],
             "pictures": len(new),
+            "key_gaps_ms": [b["t"] - a["t"] for a, b in zip(pressed, pressed[1:], strict=False)],
         }
 
     def drag_to_end(self, heads: int) -> dict:
