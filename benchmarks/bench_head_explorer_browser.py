@@ -145,10 +145,9 @@ def main() -> int:
         f"Head-count explorer in headless Chromium, JupyterLab, notebook 04: {args.runs} runs x "
         f"{args.rounds} rounds; medians over runs of each run's median; {os.cpu_count()} CPUs"
     )
-    print(
-        f"kernel imported attn_course from {runs[0]['package']}; drawing ahead when idle: "
-        f"{'on' if runs[0]['draw_ahead'] else 'off'}"
-    )
+    knows = any(s["kernel"]["picture"] != "?" for run in runs for s in run["steps"])
+    ahead = ("on" if runs[0]["draw_ahead"] else "off") if knows else "not an option of it"
+    print(f"kernel imported attn_course from {runs[0]['package']}; drawing ahead: {ahead}")
     first = across(summaries, "first_render")
     cold = across(summaries, "cold_first_render")
     print(f"first render (run cell -> picture shown, after the cells above): {first:.0f} ms, "

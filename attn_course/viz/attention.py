@@ -2,15 +2,17 @@
 
     attention_heatmap(weights, tokens, tokens)     # weights (T_q, T_k): one map, values written in
     attention_heads(weights, tokens, tokens)       # weights (H, T_q, T_k): one map per head
-    png_bytes(attention_heads(..., pyplot=False))  # the same grid as PNG bytes (the explorer)
+    png_bytes(attention_heads(..., pyplot=False))  # the same grid as PNG bytes
+    heads_figure(weights, tokens, tokens)          # the grid, holding what changes with the
+                                                   # weights (viz.heads_png redraws only that)
 
 One convention everywhere: row i is query i (the token attending), column j is key j (the token
 attended to), the colour scale is fixed to 0..1 (values outside are clipped) so that maps can be
 compared, and the colour bar says "attention weight". Both functions validate their input with
 `viz.inputs` and draw with the same image settings. A single map is labelled with ticks and can
 go into your own axes (`ax=`). A grid is one image on one Axes: the maps are laid out as a mosaic
-with white gaps and labelled with a few long texts, so drawing it takes about as long for 64
-heads as for one.
+with white gaps and labelled with a few long texts, so that drawing 64 heads takes about twice
+as long as drawing one, not 64 times.
 """
 
 from __future__ import annotations

@@ -25,10 +25,12 @@ and painting of the PNG take a frame or two):
 - the picture goes out before the numbers line, whose measured time is taken once per layer
   shape (`layer_timing`);
 - when the kernel is idle, the neighbouring head counts are drawn ahead (`draw_ahead`);
-- the slider sends values while it is dragged (continuous_update). The widget front-end sends
-  at most one value at a time and keeps only the latest while the kernel is busy; and in a
-  burst of changes (a drag, a held key) a picture that must be drawn waits COALESCE_S for a
-  newer change, so only the latest one is drawn, not one per value passed.
+- no backlog of stale pictures: a drag sends one value, when the handle is let go
+  (continuous_update=False: sending the values passed made the last picture wait for the ones
+  before it); each key press sends one, but the widget front-end sends at most one value at a
+  time and keeps only the latest while the kernel is busy, and in a burst of changes (a held
+  key) a picture that must be drawn waits COALESCE_S for a newer change, so that only the
+  latest one is drawn.
 """
 
 from __future__ import annotations
@@ -70,9 +72,10 @@ WEIGHTS = ("trained", "random")
 THREADS = 1  # torch threads while the explorer computes (see `torch_threads`)
 PICTURES_KEPT = 64  # PNGs of ~20-90 kB: a few MB at most
 DRAW_AHEAD_AFTER_S = 0.1  # idle time of the kernel before the next picture is drawn ahead
+DRAW_AHEAD_AFTER_FIRST_S = 1.0  # ... after the first picture: the browser is building the view
 BURST_GAP_S = 0.15  # changes closer together than this are a burst (a drag, a held key)
 COALESCE_S = 0.07  # in a burst, a picture to draw waits this long for a newer change:
-#   longer than the gaps of a held key (30-50 ms), shorter than most of a drag's (~90 ms)
+#   longer than the gaps between the presses of a held key (30-65 ms measured)
 
 # (d_model, num_heads, weights) -> (model, token accuracy, note); shared by every explorer
 _MODELS: dict[tuple[int, int, str], tuple[OffsetRecallModel, float, str]] = {}
@@ -174,11 +177,11 @@ class HeadExplorer(widgets.VBox):
     A change renders at once, except inside hold_render() (once, at its end) and in a burst:
     a change within BURST_GAP_S of the one before whose picture must be drawn is put off for
     COALESCE_S, and a newer change replaces it. draw_ahead=True: when the kernel has been idle
-    for DRAW_AHEAD_AFTER_S, draw the pictures of the neighbouring head counts for the same
-    settings (see states_ahead), one per idle slot, so that a step of the slider finds its
-    picture ready; a change that comes during a slot waits for that one picture. Both need a
-    running event loop (a Jupyter kernel has one): without one, every change renders at once
-    and nothing is drawn ahead.
+    for DRAW_AHEAD_AFTER_S (DRAW_AHEAD_AFTER_FIRST_S after the first picture), draw the
+    pictures of the neighbouring head counts for the same settings (see states_ahead), one per
+    idle slot, so that a step of the slider finds its picture ready; a change that comes
+    during a slot waits for that one picture. Both need a running event loop (a Jupyter kernel
+    has one): without one, every change renders at once and nothing is drawn ahead.
     """
 
     _timer: asyncio.TimerHandle | None = None  # what runs when idle; also for close() early
@@ -217,7 +220,7 @@ class HeadExplorer(widgets.VBox):
             value=num_heads,
             description="heads",
             tooltip="Number of attention heads; only divisors of d_model split it evenly",
-            continuous_update=True,  # the picture follows a drag (see the module's docstring)
+            continuous_update=False,  # a drag sends one value, when let go: nothing to skip
             style=style,
         )
         self.sequence = widgets.Dropdown(
@@ -275,6 +278,8 @@ class HeadExplorer(widgets.VBox):
         for control in (self.sequence, self.causal, self.weights):
             control.observe(self._on_change, names="value")
         self.render()
+        if self.draw_ahead:  # not while the browser builds the view: both need the CPU
+            self._later(DRAW_AHEAD_AFTER_FIRST_S, self._draw_one_ahead)
 
     @property
     def state(self) -> ExplorerState:

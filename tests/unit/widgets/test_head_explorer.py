@@ -59,7 +59,7 @@ def test_head_count_change_updates_picture_and_stats(explorer):
 
 def test_controls_offer_only_divisors_and_describe_themselves(explorer):
     assert list(explorer.num_heads.options) == divisors(explorer.d_model.value)
-    assert explorer.num_heads.continuous_update is True  # the picture follows a drag
+    assert explorer.num_heads.continuous_update is False  # a drag sends one value, at the end
     for control in (
         explorer.d_model,
         explorer.num_heads,
@@ -272,6 +272,7 @@ def test_a_kept_picture_in_a_burst_is_shown_at_once_and_drops_the_put_off_one(mo
 
 def test_draws_the_next_head_count_ahead_when_idle(monkeypatch):
     monkeypatch.setattr(head_explorer, "DRAW_AHEAD_AFTER_S", 0.0)
+    monkeypatch.setattr(head_explorer, "DRAW_AHEAD_AFTER_FIRST_S", 3600.0)
 
     async def step_up():
         e = HeadExplorer(num_heads=4)
