@@ -69,7 +69,8 @@ SEQUENCES: dict[str, str] = {
     "one letter: a a a a …": "aaaaaaaaaaaaaaaa",
 }
 WEIGHTS = ("trained", "random")
-THREADS = 1  # torch threads while the explorer computes (see `torch_threads`)
+THREADS = 1  # torch threads while the explorer computes: with more, each of its tiny parallel
+#   regions can wait milliseconds for a worker thread on a busy machine (see `torch_threads`)
 PICTURES_KEPT = 64  # PNGs of ~20-90 kB: a few MB at most
 DRAW_AHEAD_AFTER_S = 0.1  # idle time of the kernel before the next picture is drawn ahead
 DRAW_AHEAD_AFTER_FIRST_S = 1.0  # ... after the first picture: the browser is building the view
@@ -356,14 +357,16 @@ class HeadExplorer(widgets.VBox):
         self._png = png
         self.heads_image.value = png  # sent now: the browser draws while the kernel goes on
 
-        x = model.attention_input(encode(state.text))  # (1, T, d_model)
+        with torch_threads(THREADS), torch.no_grad():  # two threads: a stall of ~4 ms each
+            x = model.attention_input(encode(state.text))  # (1, T, d_model)
         timing = time_attention(model.attn, x, state.causal)
         self.stats.value = self._stats_html(state, timing, accuracy, note)
         self.update_ms = (time.perf_counter() - start) * 1e3
         self._schedule_draw_ahead()
 
     def _draw(self, state: ExplorerState, attention: torch.Tensor) -> bytes:
-        png = picture_of(state, attention)
+        with torch_threads(THREADS):  # the offsets of the head titles
+            png = picture_of(state, attention)
         self.pictures.put(state, png)
         self.pictures_drawn += 1
         return png

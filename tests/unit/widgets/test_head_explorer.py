@@ -340,3 +340,19 @@ def test_render_leaves_torch_thread_count_alone(explorer):
     explorer.num_heads.value = 2
     explorer.num_heads.value = 4
     assert torch.get_num_threads() == before
+
+
+def test_torch_work_of_an_update_runs_on_one_thread(monkeypatch):
+    e = HeadExplorer(num_heads=4, draw_ahead=False)
+    threads_seen = []
+    model = e.model
+    forward = model.attention_input
+
+    def spy(tokens):
+        threads_seen.append(torch.get_num_threads())
+        return forward(tokens)
+
+    monkeypatch.setattr(model, "attention_input", spy)
+    e.num_heads.value = 8
+    e.num_heads.value = 4  # the same model again: its weights and the timed layer's input
+    assert threads_seen and set(threads_seen) == {head_explorer.THREADS}, threads_seen
