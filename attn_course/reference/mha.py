@@ -141,15 +141,16 @@ class MultiHeadSelfAttention(nn.Module):
                 f"mask must be a bool tensor (True = may attend), got {got}. "
                 f"Build one with causal_mask(T) or compare, e.g. mask = lengths[:, None] > j."
             )
-        try:
-            if mask.dim() > 4:
-                raise RuntimeError
-            torch.broadcast_shapes(mask.shape, (B, H, T, T))
-        except RuntimeError:
+        # By hand: torch.broadcast_shapes imports sympy the first time (half a second).
+        target = (B, H, T, T)
+        fits = mask.dim() <= 4 and all(
+            m in (1, t) for m, t in zip(reversed(mask.shape), reversed(target), strict=False)
+        )
+        if not fits:
             raise ValueError(
                 f"mask of shape {shape_text(mask.shape)} does not broadcast to (B, H, T, T) = "
                 f"({B}, {H}, {T}, {T}); use (T, T), (B, 1, T, T) or (B, H, T, T)."
-            ) from None
+            )
         if mask.device != self.q_proj.weight.device:
             raise TypeError(
                 f"mask is on {mask.device} but the weights are on {self.q_proj.weight.device}; "

@@ -184,6 +184,11 @@ def test_forward_mask_errors():
         mha(x, mask=causal_mask(5).float())
     with pytest.raises(ValueError, match=r"\(4, 4\) does not broadcast to .*\(2, 2, 5, 5\)"):
         mha(x, mask=causal_mask(4))
+    for bad in [(3, 5, 5), (2, 3, 5, 5), (1, 1, 1, 5, 5), (5, 1, 5)]:
+        with pytest.raises(ValueError, match="does not broadcast"):
+            mha(x, mask=torch.ones(bad, dtype=torch.bool))
+    for good in [(5, 5), (1, 5), (2, 1, 5, 5), (2, 2, 5, 5), (2, 1, 1, 5)]:
+        assert mha(x, mask=torch.ones(good, dtype=torch.bool)).shape == (2, 5, 8)
 
 
 def test_query_with_no_allowed_key_gets_zero_weights_on_both_paths():
