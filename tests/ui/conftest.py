@@ -220,7 +220,7 @@ def stop_server(lab: Lab, proc: subprocess.Popen) -> None:
     psutil.wait_procs(left, timeout=5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lab(browser_available, tmp_path_factory) -> Iterator[Lab]:
     home = tmp_path_factory.mktemp("jupyter")
     root = home / "course"
@@ -264,7 +264,9 @@ def lab(browser_available, tmp_path_factory) -> Iterator[Lab]:
 # The browser
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: while Playwright's sync API is open, the main thread has a running
+# asyncio loop, and code run by later tests (the head-count explorer's scheduling) would see it.
+@pytest.fixture(scope="package")
 def browser(browser_available):
     from playwright.sync_api import sync_playwright
 
