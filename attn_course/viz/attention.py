@@ -112,6 +112,24 @@ def attention_heads(
     ).figure
 
 
+def heads_inputs(
+    weights: Any,
+    query_labels: Sequence[str] | None,
+    key_labels: Sequence[str] | None,
+    head_titles: Sequence[str] | None,
+) -> tuple[Any, list[str], list[str], list[str]]:
+    """attention_heads' inputs checked, labels defaulted: (maps (H, T_q, T_k), query labels,
+    key labels, head titles)."""
+    maps = as_maps(weights, "weights", ndim=3)  # (H, T_q, T_k)
+    H, t_q, t_k = maps.shape
+    query_labels = check_labels(query_labels, t_q, "queries") or [str(i) for i in range(t_q)]
+    key_labels = check_labels(key_labels, t_k, "keys") or [str(j) for j in range(t_k)]
+    head_titles = check_labels(head_titles, H, "heads", kind="head title") or [
+        f"head {h}" for h in range(H)
+    ]
+    return maps, list(query_labels), list(key_labels), list(head_titles)
+
+
 def heads_figure(
     weights: Any,
     query_labels: Sequence[str] | None = None,
@@ -122,13 +140,10 @@ def heads_figure(
     pyplot: bool = True,
 ) -> HeadsFigure:
     """attention_heads' figure, with a hold on what changes with the weights (see HeadsFigure)."""
-    maps = as_maps(weights, "weights", ndim=3)  # (H, T_q, T_k)
+    maps, query_labels, key_labels, head_titles = heads_inputs(
+        weights, query_labels, key_labels, head_titles
+    )
     H, t_q, t_k = maps.shape
-    query_labels = check_labels(query_labels, t_q, "queries") or [str(i) for i in range(t_q)]
-    key_labels = check_labels(key_labels, t_k, "keys") or [str(j) for j in range(t_k)]
-    head_titles = check_labels(head_titles, H, "heads", kind="head title") or [
-        f"head {h}" for h in range(H)
-    ]
     grid = HeadGrid.fit(H, t_q, t_k)
     top = MARGIN_TOP_TITLED if title else MARGIN_TOP
     width, height = grid.width_in(), grid.height_in()

@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from attn_course.viz.attention import HeadsFigure, heads_figure
-from attn_course.viz.inputs import as_maps, check_labels
+from attn_course.viz.attention import HeadsFigure, heads_figure, heads_inputs
 
 PNG_DPI = 100  # as png_bytes
 FRAMES_KEPT = 8  # a figure and its background: a few MB each
@@ -79,13 +78,10 @@ def attention_heads_png(
     title: str = "Attention weights, one map per head",
 ) -> bytes:
     """attention_heads(weights (H, T_q, T_k), ...) as PNG bytes; see the module's docstring."""
-    maps = as_maps(weights, "weights", ndim=3)  # (H, T_q, T_k)
+    maps, query_labels, key_labels, head_titles = heads_inputs(
+        weights, query_labels, key_labels, head_titles
+    )
     H, t_q, t_k = maps.shape
-    query_labels = check_labels(query_labels, t_q, "queries") or [str(i) for i in range(t_q)]
-    key_labels = check_labels(key_labels, t_k, "keys") or [str(j) for j in range(t_k)]
-    head_titles = check_labels(head_titles, H, "heads", kind="head title") or [
-        f"head {h}" for h in range(H)
-    ]
     layout = (H, t_q, t_k, bool(title))
     frame = _FRAMES.get(layout)
     if frame is None:
