@@ -38,7 +38,16 @@ from pathlib import Path
 import pytest
 
 from tests.ui.conftest import WAIT_MS
-from tests.ui.lab_page import cells, error_outputs, open_notebook, run_all, wait_for_widgets
+from tests.ui.lab_page import (
+    cells,
+    error_outputs,
+    open_notebook,
+    restart_kernel,
+    run_all,
+    run_at,
+    wait_for_widgets,
+    wait_kernel_idle,
+)
 
 pytestmark = pytest.mark.ui
 
@@ -88,33 +97,6 @@ WATCH_JS = """cellIndex => {
 LOG_JS = "() => window.__explorerWatch.log"
 
 # Restart the kernel (no dialog), wait until it is idle.
-RESTART_JS = """async () => {
-  const context = window.jupyterapp.shell.currentWidget.sessionContext;
-  await context.restartKernel();
-}"""
-
-KERNEL_IDLE_JS = """() => {
-  const session = window.jupyterapp.shell.currentWidget.sessionContext.session;
-  const kernel = session && session.kernel;
-  return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
-}"""
-
-# Run cell `index` and wait until it has run (its execution count set, the kernel idle).
-RUN_CELL_JS = """async index => {
-  const app = window.jupyterapp, notebook = app.shell.currentWidget.content;
-  notebook.activeCellIndex = index;
-  notebook.deselectAll();
-  await app.commands.execute('notebook:run-cell');
-}"""
-
-# Run every cell above cell `index`, and wait until they have run.
-RUN_ABOVE_JS = """async index => {
-  const app = window.jupyterapp, notebook = app.shell.currentWidget.content;
-  notebook.activeCellIndex = index;
-  notebook.deselectAll();
-  await app.commands.execute('notebook:run-all-above');
-}"""
-
 # First render: run the explorer cell, resolve with the ms until its new picture is shown.
 FIRST_RENDER_JS = """async ([index, timeoutMs]) => {
   const app = window.jupyterapp, notebook = app.shell.currentWidget.content;
@@ -154,11 +136,6 @@ KERNEL_PRINT_JS = """async code => {
 def kernel_print(page, code: str) -> str:
     """What `code` printed when run in the notebook's kernel (outside any cell)."""
     return page.evaluate(KERNEL_PRINT_JS, code)
-
-
-def wait_kernel_idle(page) -> None:
-    page.wait_for_timeout(50)  # let a just-sent message turn the kernel busy first
-    page.wait_for_function(KERNEL_IDLE_JS, timeout=WAIT_MS, polling=20)
 
 
 def cell_index(page, text: str) -> int:
@@ -291,13 +268,11 @@ def first_render(page, explorer_index: int, before: str) -> float:
     """ms from running the explorer cell in a fresh kernel to its picture shown. Before it, the
     kernel runs `before`: "cells above" (the notebook top to bottom, as a student meets the
     explorer) or "imports" (only the import cell: the cold case)."""
-    page.evaluate(RESTART_JS)
-    wait_kernel_idle(page)
+    restart_kernel(page)
     if before == "cells above":
-        page.evaluate(RUN_ABOVE_JS, explorer_index)
+        run_at(page, explorer_index, "notebook:run-all-above")
     else:
-        page.evaluate(RUN_CELL_JS, cell_index(page, IMPORT_CELL))
-    wait_kernel_idle(page)
+        run_at(page, cell_index(page, IMPORT_CELL), "notebook:run-cell")
     ms = page.evaluate(FIRST_RENDER_JS, [explorer_index, WAIT_MS])
     wait_kernel_idle(page)
     wait_for_widgets(page)

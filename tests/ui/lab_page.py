@@ -47,6 +47,25 @@ RUN_FINISHED_JS = """() => {
   return !!kernel && kernel.status === 'idle' && (counted || failed);
 }"""
 
+KERNEL_IDLE_JS = """() => {
+  const session = window.jupyterapp.shell.currentWidget.sessionContext.session;
+  const kernel = session && session.kernel;
+  return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
+}"""
+
+RESTART_JS = """async () => {
+  await window.jupyterapp.shell.currentWidget.sessionContext.restartKernel();
+}"""
+
+# Make cell `index` the active (and only selected) cell, then run a notebook command there
+# ('notebook:run-cell', 'notebook:run-all-above', ...); resolves once the command has run.
+RUN_AT_JS = """async ([index, command]) => {
+  const app = window.jupyterapp, notebook = app.shell.currentWidget.content;
+  notebook.activeCellIndex = index;
+  notebook.deselectAll();
+  await app.commands.execute(command);
+}"""
+
 CELLS_JS = """() => window.jupyterapp.shell.currentWidget.content.widgets.map((cell, index) => ({
   index,
   type: cell.model.type,
@@ -86,6 +105,24 @@ def run_all(page: Page) -> float:
 def cells(page: Page) -> list[dict]:
     """Every cell of the current notebook, from the application's model."""
     return page.evaluate(CELLS_JS)
+
+
+def wait_kernel_idle(page: Page) -> None:
+    """Wait until the notebook's kernel is connected and idle."""
+    page.wait_for_timeout(50)  # let a just-sent message turn the kernel busy first
+    page.wait_for_function(KERNEL_IDLE_JS, timeout=WAIT_MS, polling=20)
+
+
+def restart_kernel(page: Page) -> None:
+    """Restart the notebook's kernel (no dialog) and wait until it is idle."""
+    page.evaluate(RESTART_JS)
+    wait_kernel_idle(page)
+
+
+def run_at(page: Page, index: int, command: str = "notebook:run-cell") -> None:
+    """Run a notebook command with cell `index` active, and wait until the kernel is idle."""
+    page.evaluate(RUN_AT_JS, [index, command])
+    wait_kernel_idle(page)
 
 
 def notebook_cell(page: Page, index: int) -> Locator:

@@ -16,7 +16,15 @@ except ImportError:  # the browser_available fixture skips the tests (fails them
     Page = expect = None
 
 from tests.ui.conftest import WAIT_MS
-from tests.ui.lab_page import cells, notebook_cell, open_notebook, run_all, wait_for_widgets
+from tests.ui.lab_page import (
+    cells,
+    notebook_cell,
+    open_notebook,
+    restart_kernel,
+    run_all,
+    run_at,
+    wait_for_widgets,
+)
 
 pytestmark = pytest.mark.ui
 
@@ -104,20 +112,9 @@ def test_run_all_on_the_blank_notebook_04_reaches_the_explorer(page, lab, screen
 
 def test_a_check_run_after_a_restart_says_to_run_the_cells_above(page, lab):
     open_notebook(page, lab, STUDENT_01, workspace="student-restart")
-    page.evaluate("""async () => {
-      const panel = window.jupyterapp.shell.currentWidget;
-      await panel.sessionContext.restartKernel();
-    }""")
-    page.wait_for_function("""() => {
-      const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-      return kernel && kernel.status === 'idle' && kernel.connectionStatus === 'connected';
-    }""", timeout=WAIT_MS, polling=250)  # fmt: skip
+    restart_kernel(page)
     index = next(c["index"] for c in cells(page) if c["id"] == "sdpa-check")
-    page.evaluate("""async index => {
-      const app = window.jupyterapp;
-      app.shell.currentWidget.content.activeCellIndex = index;
-      await app.commands.execute('notebook:run-cell');
-    }""", index)  # fmt: skip
+    run_at(page, index)
     output = notebook_cell(page, index).locator(".jp-OutputArea-output")
     expect(output).to_contain_text("NameError", timeout=WAIT_MS)
     expect(output).to_contain_text("run the cells above")

@@ -14,6 +14,7 @@ from attn_course.checks import (
 )
 from attn_course.device import pick_device, seed_everything, tolerances
 from attn_course.reference import scaled_dot_product_attention, softmax
+from tests.unit.checks.students import sdpa_without_scale
 
 SDPA = SCALED_DOT_PRODUCT_ATTENTION_CHECK
 
@@ -78,17 +79,10 @@ def test_checks_on_cuda_match_cpu():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_mistakes_are_named_and_wrong_device_is_reported():
-    def no_scale(q, k, v, mask=None):
-        s = q @ k.transpose(-2, -1)
-        if mask is not None:
-            s = s.masked_fill(~mask, float("-inf"))
-        w = s.softmax(-1)
-        return w @ v, w
-
     def to_cpu(q, k, v, mask=None):
         return tuple(t.cpu() for t in scaled_dot_product_attention(q, k, v, mask))
 
-    *_, verdict = _judge(SDPA, no_scale, "cuda")
+    *_, verdict = _judge(SDPA, sdpa_without_scale, "cuda")
     assert verdict.diagnosis.mistake == "no_scale"
     *_, verdict = _judge(SDPA, to_cpu, "cuda")
     assert "is on cpu, expected cuda" in verdict.message
