@@ -19,6 +19,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from attn_course.grading.results import atomic_write
+
 WORK_DIR = "work"
 RECORD = ".copied.json"  # in the work folder: {notebook name: sha256 of the copy as written}
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
@@ -58,19 +60,7 @@ def read_record(work_dir: Path) -> dict[str, str]:
 
 
 def _write_record(work_dir: Path, record: dict[str, str]) -> None:
-    text = json.dumps(dict(sorted(record.items())), indent=1) + "\n"
-    _atomic_copy_text(Path(work_dir) / RECORD, text)
-
-
-def _atomic_copy_text(dest: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(Path(work_dir) / RECORD, json.dumps(dict(sorted(record.items())), indent=1) + "\n")
 
 
 def _copy_new(src: Path, dest: Path) -> bool:
