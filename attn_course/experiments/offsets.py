@@ -22,6 +22,8 @@ Data is generated from a seed; nothing is downloaded.
 from __future__ import annotations
 
 import json
+import time
+from copy import deepcopy
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -31,6 +33,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from attn_course.reference.attention import causal_mask
+from attn_course.reference.head_profile import offset_profile
 from attn_course.reference.mha import MultiHeadSelfAttention, divisors
 
 VOCAB = 16  # tokens 0..15, shown as letters a..p
@@ -39,14 +42,62 @@ OFFSETS = (1, 2, 3, 4)  # position t must recall the tokens at t-1, t-2, t-3, t-
 IGNORE = -100  # target where t - offset < 0 (nothing to recall)
 LETTERS = "abcdefghijklmnop"
 D_MODELS = (32, 64)  # the widths with shipped weights, for every divisor as head count
+# The control task "colours": the same four tokens to recall, but the token at position t wears
+# colour t % 4 (64 input tokens: 16 letters x 4 colours) and readout c asks for the letter of
+# colour c among t-1 .. t-4. Each attended item now says which readout it belongs to.
+TASKS = ("offsets", "colours")
+COLOURS = len(OFFSETS)
+
+
+def check_task(task: str) -> str:
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}.")
+    return task
 
 
 def make_batch(
-    batch_size: int, seq_len: int = SEQ_LEN, generator: torch.Generator | None = None
+    batch_size: int,
+    seq_len: int = SEQ_LEN,
+    generator: torch.Generator | None = None,
+    task: str = "offsets",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Uniform random tokens (B, T) and their targets (B, T, len(OFFSETS)), IGNORE where t < k."""
-    tokens = torch.randint(0, VOCAB, (batch_size, seq_len), generator=generator)  # (B, T)
-    return tokens, offset_targets(tokens)
+    """Random inputs (B, T) and their targets (B, T, len(OFFSETS)), IGNORE where t < k.
+
+    "offsets": inputs are letters 0..15, readout i asks for the letter at t - OFFSETS[i].
+    "colours": inputs are letter + 16 * (t % 4), readout c asks for the letter of colour c
+    among t-1 .. t-4 (see `target_offsets` for which offset that is).
+    """
+    letters = torch.randint(0, VOCAB, (batch_size, seq_len), generator=generator)  # (B, T)
+    if check_task(task) == "offsets":
+        return letters, offset_targets(letters)
+    return coloured(letters), colour_targets(letters)
+
+
+def coloured(letters: torch.Tensor) -> torch.Tensor:
+    """(B, T) letters -> (B, T) input tokens letter + VOCAB * (t % COLOURS)."""
+    colour = torch.arange(letters.shape[1]) % COLOURS  # (T,)
+    return letters + VOCAB * colour
+
+
+def target_offsets(seq_len: int, task: str = "offsets") -> torch.Tensor:
+    """(T, K) long: the offset k whose letter readout i asks for at position t.
+
+    "offsets": OFFSETS[i] everywhere. "colours": the k in 1..4 with (t - k) % 4 == i.
+    """
+    t = torch.arange(seq_len).view(-1, 1)  # (T, 1)
+    i = torch.arange(len(OFFSETS)).view(1, -1)  # (1, K)
+    if check_task(task) == "offsets":
+        return torch.tensor(OFFSETS).view(1, -1).expand(seq_len, -1).clone()
+    return (t - i - 1) % COLOURS + 1  # (T, K)
+
+
+def colour_targets(letters: torch.Tensor) -> torch.Tensor:
+    """(B, T) letters -> (B, T, K): the letter of colour i among t-1 .. t-4, IGNORE before 0."""
+    B, T = letters.shape
+    k = target_offsets(T, "colours")  # (T, K)
+    source = torch.arange(T).view(-1, 1) - k  # (T, K): the position each readout asks for
+    gathered = letters[:, source.clamp_min(0)]  # (B, T, K)
+    return gathered.masked_fill(source < 0, IGNORE)
 
 
 def offset_targets(tokens: torch.Tensor) -> torch.Tensor:
@@ -75,10 +126,19 @@ class OffsetRecallModel(nn.Module):
     attention_input(tokens) -> (B, T, d_model), what the attention layer `attn` reads.
     """
 
-    def __init__(self, d_model: int, num_heads: int, seq_len: int = SEQ_LEN, mlp_ratio: int = 4):
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        seq_len: int = SEQ_LEN,
+        mlp_ratio: int = 4,
+        task: str = "offsets",
+    ):
         super().__init__()
         self.d_model, self.num_heads, self.seq_len = d_model, num_heads, seq_len
-        self.tok_emb = nn.Embedding(VOCAB, d_model)
+        self.task = check_task(task)
+        vocab_in = VOCAB if task == "offsets" else VOCAB * COLOURS
+        self.tok_emb = nn.Embedding(vocab_in, d_model)
         self.pos_emb = nn.Embedding(seq_len, d_model)
         self.ln_attn = nn.LayerNorm(d_model)
         self.attn = MultiHeadSelfAttention(d_model, num_heads)
@@ -136,12 +196,14 @@ def evaluate(model: OffsetRecallModel, n: int = 1024, seed: int = 1234) -> dict[
 
     token_accuracy: fraction of (position, offset) targets predicted right;
     all_correct:    fraction of positions t >= max(OFFSETS) with all offsets right;
-    offset_k:       token accuracy for offset k alone.
+    offset_k:       token accuracy for the letter at t - k alone (in the "colours" task, over
+                    whichever readout asks for it at each position).
     """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    tokens, targets = make_batch(n, model.seq_len, torch.Generator().manual_seed(seed))
+    gen = torch.Generator().manual_seed(seed)
+    tokens, targets = make_batch(n, model.seq_len, gen, model.task)
     pred = model(tokens.to(device)).argmax(-1).cpu()  # (n, T, K)
     model.train(was_training)
     valid = targets != IGNORE
@@ -150,8 +212,10 @@ def evaluate(model: OffsetRecallModel, n: int = 1024, seed: int = 1234) -> dict[
         "token_accuracy": right.sum().item() / valid.sum().item(),
         "all_correct": right[:, max(OFFSETS) :].all(-1).float().mean().item(),
     }
-    for i, k in enumerate(OFFSETS):
-        result[f"offset_{k}"] = right[..., i].sum().item() / valid[..., i].sum().item()
+    asks = target_offsets(model.seq_len, model.task).expand_as(right)  # (n, T, K)
+    for k in OFFSETS:
+        here = valid & (asks == k)
+        result[f"offset_{k}"] = (right & here).sum().item() / here.sum().item()
     return result
 
 
@@ -174,7 +238,9 @@ class History:
         return next((s for s, a in pairs if a >= accuracy), None)
 
 
-def build_model(d_model: int, num_heads: int, seed: int = 0) -> OffsetRecallModel:
+def build_model(
+    d_model: int, num_heads: int, seed: int = 0, task: str = "offsets"
+) -> OffsetRecallModel:
     """A freshly initialised model; the global random state is left untouched."""
     if d_model % num_heads != 0:
         raise ValueError(
@@ -183,7 +249,7 @@ def build_model(d_model: int, num_heads: int, seed: int = 0) -> OffsetRecallMode
         )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return OffsetRecallModel(d_model, num_heads)
+        return OffsetRecallModel(d_model, num_heads, task=task)
 
 
 def train(
@@ -196,20 +262,20 @@ def train(
     lr: float = 3e-3,
     eval_every: int = 50,
     device: str | torch.device = "cpu",
+    task: str = "offsets",
 ) -> tuple[OffsetRecallModel, History]:
     """Train on fresh random batches (AdamW, one-cycle lr); returns (eval-mode model, history)."""
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}.")
-    model = build_model(d_model, num_heads, seed).to(device)
+    model = build_model(d_model, num_heads, seed, task).to(device)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     history = History(d_model, num_heads, seed)
-    bar = tqdm(
-        range(1, steps + 1), desc=f"d_model={d_model}, {num_heads} heads", disable=not progress
-    )
+    label = f"d_model={d_model}, {num_heads} heads" + (", colours" if task == "colours" else "")
+    bar = tqdm(range(1, steps + 1), desc=label, disable=not progress)
     for step in bar:
-        tokens, targets = make_batch(batch_size, generator=gen)
+        tokens, targets = make_batch(batch_size, generator=gen, task=task)
         loss = loss_fn(model(tokens.to(device)), targets.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -305,16 +371,86 @@ def offset_mass(model: OffsetRecallModel, n: int = 256, seed: int = 4321) -> tor
     Column k < 5 is the weight on position t - k, the last one the weight on t - 5 and before;
     averaged over n seeded sequences and the positions t >= max(OFFSETS), so each row sums to 1.
     """
-    tokens, _ = make_batch(n, model.seq_len, torch.Generator().manual_seed(seed))
+    tokens, _ = make_batch(n, model.seq_len, torch.Generator().manual_seed(seed), model.task)
     device = next(model.parameters()).device
-    w = model.attention_weights(tokens.to(device)).cpu()  # (n, H, T, T)
-    start = max(OFFSETS)
-    cols = []
-    for k in range(start + 1):
-        diag = torch.diagonal(w, offset=-k, dim1=-2, dim2=-1)  # (n, H, T - k): w[t, t - k]
-        cols.append(diag[..., start - k :].mean(dim=(0, 2)))  # positions t >= start
-    mass = torch.stack(cols, dim=-1)  # (H, start + 1)
-    return torch.cat([mass, (1 - mass.sum(-1, keepdim=True)).clamp_min(0)], dim=-1)
+    weights = model.attention_weights(tokens.to(device)).cpu()  # (n, H, T, T)
+    return offset_profile(weights, max(OFFSETS)).clamp_min(0)  # (H, 6)
+
+
+def ablated(model: OffsetRecallModel, heads: list[int] | tuple[int, ...]) -> OffsetRecallModel:
+    """A copy of `model` in eval mode with the outputs of `heads` removed.
+
+    Head h's output reaches the rest of the model only through columns h*d .. (h+1)*d of the
+    output projection (d = head_dim); zeroing them multiplies that head by 0 (Michel et al. 2019's
+    mask xi_h = 0) and leaves the other heads and the projection's bias as they were.
+    """
+    H, d = model.attn.num_heads, model.attn.head_dim
+    bad = [h for h in heads if not (isinstance(h, int) and 0 <= h < H)]
+    if bad:
+        raise ValueError(f"heads are numbered 0 .. {H - 1} in this model; got {bad}.")
+    copy = deepcopy(model).eval()
+    with torch.no_grad():
+        for h in heads:
+            copy.attn.out_proj.weight[:, h * d : (h + 1) * d] = 0
+    return copy
+
+
+def per_offset(scores: dict[str, float]) -> dict[str, float]:
+    """`evaluate`'s offset_k entries as {"t-1": ..., "t-4": ...}."""
+    return {f"t-{k}": scores[f"offset_{k}"] for k in OFFSETS}
+
+
+def head_ablation(model: OffsetRecallModel, n: int = 1024) -> list[dict[str, float]]:
+    """For each head h: token accuracy and per-offset accuracy with head h removed (`ablated`)."""
+    rows = []
+    for h in range(model.attn.num_heads):
+        scores = evaluate(ablated(model, [h]), n=n)
+        rows.append({"accuracy": scores["token_accuracy"], **per_offset(scores)})
+    return rows
+
+
+def offset_recall(
+    num_heads: int,
+    *,
+    d_model: int = 64,
+    steps: int = 1000,
+    seed: int = 0,
+    progress: bool = True,
+    task: str = "offsets",
+) -> dict:
+    """Train one model on multi-offset recall (or its "colours" control) and measure it.
+
+    Returns plain data (about 10 s for one head, 15 s for four, on 2 CPU cores):
+      accuracy, all_correct   token accuracy and positions with all four right (`evaluate`)
+      per_offset              {"t-1": accuracy, ..., "t-4": accuracy}
+      curve                   {"steps": [...], "accuracy": [...]}: token accuracy during training
+      loss                    training loss at every step
+      mass, mass_columns      (H, 6) each head's mean weight on t, t-1, ..., t-4, further
+      ablation                per head: accuracy and per_offset with that head removed
+      seconds_per_step, params, head_dim, and the settings.
+    """
+    start = time.perf_counter()
+    model, history = train(d_model, num_heads, steps, seed, progress=progress, task=task)
+    seconds = time.perf_counter() - start
+    final = history.final
+    return {
+        "task": task,
+        "d_model": d_model,
+        "num_heads": num_heads,
+        "head_dim": d_model // num_heads,
+        "seed": seed,
+        "steps": steps,
+        "params": sum(p.numel() for p in model.parameters()),
+        "accuracy": final["token_accuracy"],
+        "all_correct": final["all_correct"],
+        "per_offset": per_offset(final),
+        "curve": {"steps": list(history.eval_steps), "accuracy": list(history.token_accuracy)},
+        "loss": list(history.loss),
+        "mass": offset_mass(model).tolist(),
+        "mass_columns": list(MASS_COLUMNS),
+        "ablation": head_ablation(model),
+        "seconds_per_step": seconds / steps,
+    }
 
 
 def run_seed(d_model: int, num_heads: int, seed: int, steps: int = 1000) -> dict:
@@ -396,3 +532,91 @@ def seed_table(records: list[dict]) -> str:
             f"{h:>5} {d_model // h:>8} {len(row['seeds']):>5} {mean:>8.1%} ± {sd:>4.1%}  {offsets}"
         )
     return "\n".join(lines)
+
+
+# --- Learning curves over seeds, for notebook 05 ------------------------------------------------
+
+RUNS_FILE = "offset_recall_runs.json"  # written by scripts/offset_recall_runs.py
+
+
+def load_recall_runs() -> list[dict]:
+    """The shipped `offset_recall` records (no per-step loss): both tasks, H in 1, 2, 4, seeds."""
+    path = resources.files("attn_course").joinpath("data", RUNS_FILE)
+    return json.loads(path.read_text())["records"]
+
+
+def select(records: list[dict], **match) -> list[dict]:
+    """The records whose fields equal `match`, e.g. select(records, task="offsets", num_heads=1)."""
+    return [r for r in records if all(r.get(k) == v for k, v in match.items())]
+
+
+def curve_summary(records: list[dict]) -> dict:
+    """Learning curves of runs with the same evaluation steps: {"steps", "mean", "sd", "seeds"}."""
+    if not records:
+        raise ValueError("no records to summarise; check the task and head count you selected.")
+    steps = records[0]["curve"]["steps"]
+    if any(r["curve"]["steps"] != steps for r in records):
+        raise ValueError("these runs were evaluated at different steps; select runs of one length.")
+    acc = torch.tensor([r["curve"]["accuracy"] for r in records], dtype=torch.float64)  # (S, E)
+    sd = acc.std(0) if len(records) > 1 else torch.zeros(acc.shape[1], dtype=torch.float64)
+    return {
+        "steps": list(steps),
+        "mean": acc.mean(0).tolist(),
+        "sd": sd.tolist(),
+        "seeds": [r["seed"] for r in records],
+    }
+
+
+def runs_table(records: list[dict]) -> str:
+    """A text table per (task, H): accuracy and each offset's accuracy, mean ± sd over seeds."""
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["task"], r["num_heads"]), []).append(r)
+    lines = [
+        f"{'task':<8} {'heads':>5} {'seeds':>5} {'accuracy':>15}  "
+        + "  ".join(f"{f't-{k}':^12}" for k in OFFSETS)
+    ]
+    for (task, h), rs in sorted(groups.items(), key=lambda kv: (TASKS.index(kv[0][0]), kv[0][1])):
+        mean, sd = _mean_sd([r["accuracy"] for r in rs])
+        cells = []
+        for k in OFFSETS:
+            m, s = _mean_sd([r["per_offset"][f"t-{k}"] for r in rs])
+            cells.append(f"{m:>6.1%} ±{s:>4.1%}")
+        lines.append(
+            f"{task:<8} {h:>5} {len(rs):>5} {mean:>8.1%} ± {sd:>4.1%}  " + "  ".join(cells)
+        )
+    return "\n".join(lines)
+
+
+def heads_table(record: dict) -> str:
+    """One `offset_recall` record as text: each head's weight per offset, and what each offset's
+    accuracy becomes without that head (its `ablation`), under the run's own accuracy."""
+    cols = record["mass_columns"]
+    offsets = [f"t-{k}" for k in OFFSETS]
+    left, right = 8 * len(cols), 7 * len(offsets)
+    lines = [
+        f"{'':5} {'weight on each position':^{left}}   {'accuracy without this head':^{right}}",
+        f"{'head':>5} {''.join(f'{c:>8}' for c in cols)}   {''.join(f'{o:>7}' for o in offsets)}",
+    ]
+    for h, (mass, ablation) in enumerate(zip(record["mass"], record["ablation"], strict=True)):
+        weights = "".join(f"{m:>8.0%}" for m in mass)
+        without = "".join(f"{ablation[o]:>7.0%}" for o in offsets)
+        lines.append(f"{h:>5} {weights}   {without}")
+    kept = "".join(f"{record['per_offset'][o]:>7.0%}" for o in offsets)
+    lines.append(f"{'every head kept':>{6 + left}}   {kept}")
+    return "\n".join(lines)
+
+
+def mass_over_seeds(records: list[dict]) -> tuple[list[float], list[float]]:
+    """Mean and sd over seeds of a single head's weight per offset (MASS_COLUMNS).
+
+    Only for one head: with several, head 0 of one seed need not do what head 0 of another does.
+    """
+    if not records or any(r["num_heads"] != 1 for r in records):
+        raise ValueError(
+            "mass_over_seeds averages a single head over seeds; with several heads, head numbers "
+            "differ from seed to seed: look at one seed at a time with heads_table(record)."
+        )
+    mass = torch.tensor([r["mass"][0] for r in records], dtype=torch.float64)  # (S, 6)
+    sd = mass.std(0) if len(records) > 1 else torch.zeros(mass.shape[1], dtype=torch.float64)
+    return mass.mean(0).tolist(), sd.tolist()

@@ -8,6 +8,7 @@ from attn_course.reference.attention import (
     softmax,
 )
 from attn_course.reference.cross_attention import cross_attention
+from attn_course.reference.head_profile import offset_profile
 from attn_course.reference.mha import (
     MultiHeadSelfAttention,
     copy_to_torch,
@@ -29,6 +30,7 @@ __all__ = [
     "from_torch",
     "key_padding_mask",
     "merge_heads",
+    "offset_profile",
     "padding_mask",
     "scaled_dot_product_attention",
     "sinusoidal_positional_encoding",

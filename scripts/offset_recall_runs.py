@@ -1,0 +1,97 @@
+"""Train `offset_recall` runs over seeds, learning curves included; ship them for notebook 05.
+
+Notebook 05 trains one run live and sets it beside these: each head count on the multi-offset
+recall task and on its "colours" control, over several seeds. Writes
+attn_course/data/offset_recall_runs.json, one record a line (the per-step loss is left out; the
+learning curve, the per-offset accuracy, each head's mass and the head ablation stay).
+
+    python scripts/offset_recall_runs.py           # 2 tasks x H in 1, 2, 4 x seeds 0-4: ~4 min
+    python scripts/offset_recall_runs.py --tasks colours --heads 1 --seeds 5 6 --add
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from multiprocessing import get_context
+from pathlib import Path
+
+import torch
+
+from attn_course.experiments.offsets import RUNS_FILE, TASKS, offset_recall, runs_table
+
+OUT = Path(__file__).resolve().parent.parent / "attn_course" / "data" / RUNS_FILE
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def _rounded(value):
+    if isinstance(value, float):
+        return round(value, 5)
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
+
+
+def _run(args: tuple[str, int, int, int]) -> dict:
+    task, num_heads, seed, steps = args
+    start = time.perf_counter()
+    record = offset_recall(num_heads, steps=steps, seed=seed, progress=False, task=task)
+    del record["loss"]
+    print(
+        f"{task} H={num_heads} seed={seed}: accuracy {record['accuracy']:.1%} "
+        f"({time.perf_counter() - start:.0f}s)",
+        flush=True,
+    )
+    return _rounded(record)
+
+
+def _key(record: dict) -> tuple:
+    return (TASKS.index(record["task"]), record["num_heads"], record["seed"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
+    parser.add_argument("--heads", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(5)))
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--jobs", type=int, default=2, help="processes, one torch thread each")
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--add", action="store_true", help="keep the records already in --out, add these runs"
+    )
+    args = parser.parse_args()
+
+    jobs = [(t, h, s, args.steps) for t in args.tasks for h in args.heads for s in args.seeds]
+    with get_context("spawn").Pool(args.jobs, initializer=_one_thread) as pool:
+        records = pool.map(_run, jobs, chunksize=1)
+    if args.add and args.out.is_file():
+        new = {_key(r) for r in records}
+        records += [r for r in json.loads(args.out.read_text())["records"] if _key(r) not in new]
+    records.sort(key=_key)
+    payload = {
+        "format": 1,
+        "task": "attn_course.experiments.offsets.offset_recall (loss per step left out)",
+        "steps": args.steps,
+        "evaluate": {"n": 1024, "seed": 1234},
+        "torch": torch.__version__,
+        "machine": f"{platform.machine()}, 1 CPU thread per run",
+        "records": records,
+    }
+    head = json.dumps({k: v for k, v in payload.items() if k != "records"}, indent=1)[:-2]
+    lines = ",\n  ".join(json.dumps(r) for r in records)  # one record a line
+    args.out.write_text(f'{head},\n "records": [\n  {lines}\n ]\n}}\n')
+    print(runs_table(records))
+    print(f"-> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
