@@ -7,6 +7,9 @@
     plot_positional_encoding(pe)                     # pe (T, d_model)
     plot_head_split(num_heads=3, d_model=12)         # what split_heads does
     plot_scaling(result)                             # the scaling experiment
+    plot_learning_curves({"1 head": summary, ...})   # accuracy during training, mean ± sd
+    plot_copy_memory(summary)                        # recall against distance, per model
+    plot_sequence_cost(cost)                         # attention's time and memory against T
 
 Each returns the Figure it drew. In a notebook, end the cell with `plt.show()`; `ax=` (where
 offered) draws into your own axes. With `pyplot=False` the figure is a bare Agg figure that
@@ -14,9 +17,11 @@ pyplot never sees, and `png_bytes(fig)` turns it into a PNG: the fast path of th
 """
 
 from attn_course.viz.attention import attention_heads, attention_heatmap
+from attn_course.viz.curves import plot_learning_curves
 from attn_course.viz.figure import new_figure, png_bytes
 from attn_course.viz.head_split import plot_head_split
 from attn_course.viz.heads_png import attention_heads_png
+from attn_course.viz.long_range import plot_copy_memory, plot_sequence_cost
 from attn_course.viz.masks import mask_heatmap
 from attn_course.viz.positional import plot_positional_encoding
 from attn_course.viz.scaling import plot_scaling
@@ -27,8 +32,11 @@ __all__ = [
     "attention_heatmap",
     "mask_heatmap",
     "new_figure",
+    "plot_copy_memory",
     "plot_head_split",
+    "plot_learning_curves",
     "plot_positional_encoding",
     "plot_scaling",
+    "plot_sequence_cost",
     "png_bytes",
 ]
