@@ -20,6 +20,7 @@ from attn_course.checks.attention import (
 )
 from attn_course.checks.check import Check
 from attn_course.checks.cross_attention import CROSS_ATTENTION_CHECK, check_cross_attention
+from attn_course.checks.head_profile import OFFSET_PROFILE_CHECK, check_offset_profile
 from attn_course.checks.heads import (
     MERGE_HEADS_CHECK,
     SPLIT_HEADS_CHECK,
@@ -49,6 +50,7 @@ CHECKS: dict[str, Check] = {
         MERGE_HEADS_CHECK,
         MULTI_HEAD_SELF_ATTENTION_CHECK,
         CROSS_ATTENTION_CHECK,
+        OFFSET_PROFILE_CHECK,
     )
 }
 
@@ -58,6 +60,7 @@ __all__ = [
     "CROSS_ATTENTION_CHECK",
     "MERGE_HEADS_CHECK",
     "MULTI_HEAD_SELF_ATTENTION_CHECK",
+    "OFFSET_PROFILE_CHECK",
     "POSITIONAL_ENCODING_CHECK",
     "SCALED_DOT_PRODUCT_ATTENTION_CHECK",
     "SELF_ATTENTION_CHECK",
@@ -75,6 +78,7 @@ __all__ = [
     "check_cross_attention",
     "check_merge_heads",
     "check_multi_head_self_attention",
+    "check_offset_profile",
     "check_positional_encoding",
     "check_scaled_dot_product_attention",
     "check_self_attention",

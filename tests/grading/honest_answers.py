@@ -1428,6 +1428,129 @@ CROSS_ATTENTION = [
     '''),
 ]
 
+OFFSET_PROFILE = [
+    dedent('''
+        def offset_profile(weights, max_offset):
+            cols = []
+            for k in range(max_offset + 1):
+                diag = torch.diagonal(weights, offset=-k, dim1=-2, dim2=-1)
+                cols.append(diag[..., max_offset - k:].mean(dim=(0, 2)))
+            near = torch.stack(cols, dim=-1)
+            return torch.cat([near, 1 - near.sum(-1, keepdim=True)], dim=-1)
+    '''),
+    dedent('''
+        def offset_profile(weights, max_offset):
+            B, H, T, _ = weights.shape
+            t = torch.arange(max_offset, T)                      # queries with every offset
+            cols = [weights[:, :, t, t - k].mean(dim=(0, 2)) for k in range(max_offset + 1)]
+            near = torch.stack(cols, dim=1)
+            rest = weights[:, :, t].sum(-1).mean(dim=(0, 2)) - near.sum(1)
+            return torch.cat([near, rest[:, None]], dim=1)
+    '''),
+    dedent('''
+        def offset_profile(weights, max_offset):
+            B, H, T, _ = weights.shape
+            out = torch.zeros(H, max_offset + 2, dtype=weights.dtype, device=weights.device)
+            count = B * (T - max_offset)
+            for b in range(B):
+                for t in range(max_offset, T):
+                    for k in range(max_offset + 1):
+                        out[:, k] += weights[b, :, t, t - k]
+            out[:, : max_offset + 1] /= count
+            out[:, -1] = 1 - out[:, : max_offset + 1].sum(-1)
+            return out
+    '''),
+    dedent('''
+        def offset_profile(weights, max_offset):
+            T = weights.shape[-1]
+            queries = torch.arange(T).view(-1, 1)
+            offsets = torch.arange(max_offset + 1).view(1, -1)
+            keys = (queries - offsets).clamp(min=0).to(weights.device)   # (T, K + 1)
+            picked = torch.gather(weights, -1, keys.expand(*weights.shape[:2], -1, -1))
+            near = picked[:, :, max_offset:].mean(dim=(0, 2))            # (H, K + 1)
+            return torch.cat([near, (1 - near.sum(-1)).unsqueeze(-1)], dim=-1)
+    '''),
+    dedent('''
+        def offset_profile(weights, max_offset):
+            mean_map = weights.mean(dim=0)                         # (H, T, T) over the batch
+            rows = []
+            for k in range(max_offset + 1):
+                rows.append(mean_map.diagonal(-k, dim1=1, dim2=2)[:, max_offset - k:].mean(-1))
+            near = torch.stack(rows, -1)
+            further = 1.0 - near.sum(dim=-1, keepdim=True)
+            return torch.cat((near, further), -1)
+    '''),
+    dedent('''
+        def offset_profile(weights, max_offset):
+            # (B, H, T, T) -> (H, max_offset + 2): mean weight on t, t-1, ..., then the rest
+            B, H, T, _ = weights.shape
+            K = max_offset
+            w = weights[:, :, K:, :]                               # queries t >= K
+            t = torch.arange(K, T, device=weights.device)
+            s = torch.arange(T, device=weights.device)
+            offset = t.view(-1, 1) - s.view(1, -1)                 # (T - K, T): t - s
+            cols = [(w * (offset == k)).sum(-1).mean(dim=(0, 2)) for k in range(K + 1)]
+            rest = (w * ((offset > K) | (offset < 0))).sum(-1).mean(dim=(0, 2))
+            return torch.stack(cols + [rest], dim=-1)
+    '''),
+    dedent('''
+        def offset_profile(weights, max_offset):
+            profile = []
+            for k in range(0, max_offset + 1):
+                d = weights.diagonal(offset=-k, dim1=2, dim2=3)
+                d = d[:, :, max_offset - k:]
+                profile.append(d.mean(dim=2).mean(dim=0))
+            profile = torch.stack(profile, dim=1)
+            return torch.cat([profile, 1 - profile.sum(dim=1, keepdim=True)], dim=1)
+    '''),
+    dedent('''
+        def offset_profile(weights, max_offset):
+            B, H, T, _ = weights.shape
+            n = T - max_offset
+            result = []
+            for k in range(max_offset + 1):
+                idx = torch.arange(max_offset, T)
+                result.append(weights[..., idx, idx - k].sum(dim=(0, 2)) / (B * n))
+            result = torch.stack(result, dim=-1)
+            return torch.cat([result, (1 - result.sum(-1)).reshape(H, 1)], dim=-1)
+    '''),
+    dedent('''
+        def offset_profile(weights, max_offset):
+            per_head = weights.transpose(0, 1)                     # (H, B, T, T)
+            H = per_head.shape[0]
+            table = torch.empty(H, max_offset + 2, dtype=weights.dtype, device=weights.device)
+            for k in range(max_offset + 1):
+                d = torch.diagonal(per_head, offset=-k, dim1=-2, dim2=-1)[..., max_offset - k:]
+                table[:, k] = d.reshape(H, -1).mean(-1)
+            table[:, -1] = 1 - table[:, :-1].sum(-1)
+            return table
+    '''),
+    dedent('''
+        import numpy as np
+
+        def offset_profile(weights, max_offset):
+            w = weights.detach().cpu().numpy()
+            B, H, T, _ = w.shape
+            out = np.zeros((H, max_offset + 2))
+            for k in range(max_offset + 1):
+                d = np.diagonal(w, offset=-k, axis1=2, axis2=3)[..., max_offset - k:]
+                out[:, k] = d.mean(axis=(0, 2))
+            out[:, -1] = 1 - out[:, :-1].sum(axis=1)
+            return torch.from_numpy(out).to(weights.dtype)
+    '''),
+    dedent('''
+        def offset_profile(weights, max_offset):
+            B, H, T, _ = weights.shape
+            shares = torch.zeros(H, T, dtype=weights.dtype, device=weights.device)
+            for t in range(max_offset, T):
+                # the weight row of query t, re-indexed by offset: entry k is the key t - k
+                shares[:, : t + 1] += weights[:, :, t, : t + 1].flip(-1).sum(0)
+            shares /= B * (T - max_offset)
+            near = shares[:, : max_offset + 1]
+            return torch.cat([near, shares[:, max_offset + 1:].sum(-1, keepdim=True)], dim=-1)
+    '''),
+]
+
 ANSWERS: dict[str, list[str]] = {
     "softmax": SOFTMAX,
     "scaled_dot_product_attention": SCALED_DOT_PRODUCT_ATTENTION,
@@ -1438,4 +1561,5 @@ ANSWERS: dict[str, list[str]] = {
     "merge_heads": MERGE_HEADS,
     "multi_head_self_attention": MULTI_HEAD_SELF_ATTENTION,
     "cross_attention": CROSS_ATTENTION,
+    "offset_profile": OFFSET_PROFILE,
 }

@@ -31,6 +31,7 @@ REFERENCES = {
     "split_heads": reference.split_heads,
     "merge_heads": reference.merge_heads,
     "multi_head_self_attention": reference.MultiHeadSelfAttention,
+    "offset_profile": reference.offset_profile,
 }
 NAMES = sorted(CHECKS)
 VARIANTS = [(name, mistake.name, i) for name in NAMES for mistake in CHECKS[name].mistakes
