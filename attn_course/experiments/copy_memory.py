@@ -363,14 +363,15 @@ def summarize(records: list[dict]) -> dict[str, dict[int, dict]]:
 
 
 def copy_table(records: list[dict]) -> str:
-    """A text table: one row per model (its parameter count), one column per gap, mean ± sd %."""
+    """A text table: one row per model (its parameters, lowest-highest over the gaps, as the
+    positional embeddings grow with T), one column per gap, accuracy mean ± sd over seeds in %."""
     summary = summarize(records)
     gaps = sorted({g for rows in summary.values() for g in rows})
     lines = [f"{'model':<11} {'params':>11}  " + "  ".join(f"{f'gap {g}':>13}" for g in gaps)]
     for model, rows in summary.items():
         params = [row["params"] for row in rows.values()]
         low, high = min(params), max(params)
-        size = f"{low / 1000:.0f}k" if low == high else f"{low / 1000:.0f}-{high / 1000:.0f}k"
+        size = f"{low / 1000:.1f}k" if low == high else f"{low / 1000:.1f}-{high / 1000:.1f}k"
         cells = []
         for g in gaps:
             if g in rows:
