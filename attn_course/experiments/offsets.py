@@ -272,7 +272,8 @@ def train(
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     history = History(d_model, num_heads, seed)
-    label = f"d_model={d_model}, {num_heads} heads" + (", colours" if task == "colours" else "")
+    label = f"{num_heads} head{'s' * (num_heads > 1)}, d_model={d_model}"
+    label += ", colours" if task == "colours" else ""
     bar = tqdm(range(1, steps + 1), desc=label, disable=not progress)
     for step in bar:
         tokens, targets = make_batch(batch_size, generator=gen, task=task)

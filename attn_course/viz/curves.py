@@ -32,7 +32,8 @@ def plot_learning_curves(
 ) -> Figure:
     """One line per label: summaries[label] has "steps", "mean", "sd" and "seeds" (as returned by
     `experiments.offsets.curve_summary`); live[label] is one run's {"steps", "accuracy"}, drawn
-    dashed in the colour of the summary at the same position."""
+    dashed, in the colour of the summary with the same label ("<label>, your run"), or in the
+    next colour when no summary has that label."""
     if not summaries:
         raise ValueError("nothing to draw: pass at least one summary, e.g. {'1 head': summary}.")
     if ax is None:
@@ -45,9 +46,14 @@ def plot_learning_curves(
         n = len(s["seeds"])
         ax.plot(steps, mean, color=colour, lw=2, label=f"{label} ({n} seed{'s' * (n > 1)})")
         ax.fill_between(steps, mean - sd, np.minimum(mean + sd, 1.0), color=colour, alpha=0.2)
-    for i, (label, run) in enumerate((live or {}).items()):
-        colour = COLOURS[i % len(COLOURS)]
-        ax.plot(run["steps"], run["accuracy"], color=colour, ls="--", lw=1.5, label=label)
+    order = list(summaries)
+    for label, run in (live or {}).items():
+        if label in summaries:
+            colour, shown = COLOURS[order.index(label) % len(COLOURS)], f"{label}, your run"
+        else:
+            colour, shown = COLOURS[len(order) % len(COLOURS)], label
+            order.append(label)
+        ax.plot(run["steps"], run["accuracy"], color=colour, ls="--", lw=1.5, label=shown)
     if chance is not None:
         ax.axhline(chance, color="grey", ls=":", lw=1, label=f"chance ({chance:.1%})")
     ax.set_xlabel("training step")

@@ -44,16 +44,18 @@ def plot_copy_memory(
         gaps = sorted(by_gap)
         mean = np.array([by_gap[g]["accuracy"][0] for g in gaps])
         sd = np.array([by_gap[g]["accuracy"][1] for g in gaps])
-        params = by_gap[gaps[0]]["params"]
+        params = [by_gap[g]["params"] for g in gaps]  # the positions' embeddings grow with T
+        low, high = min(params) / 1e3, max(params) / 1e3
+        size = f"{low:.0f}k" if round(low) == round(high) else f"{low:.0f}–{high:.0f}k"
         style = STYLE.get(model, {})
-        label = f"{NAMES.get(model, model)}, {params / 1e3:.0f}k parameters"
+        label = f"{NAMES.get(model, model)}, {size} parameters"
         ax.errorbar(gaps, mean, yerr=sd, capsize=3, lw=2, label=label, **style)
     for label, run in (live or {}).items():
         colour = STYLE.get(run["model"], {}).get("color", "black")
         ax.plot([run["gap"]], [run["accuracy"]], marker="*", ms=14, color=colour, ls="none",
                 markeredgecolor="black", label=label)
     ax.axhline(chance, color="grey", ls=":", lw=1, label=f"chance ({chance:.1%})")
-    ax.set_xlabel("gap: positions between a symbol and the place it must be recalled, minus 8")
+    ax.set_xlabel("gap (blank positions: each symbol is recalled 8 + gap positions later)")
     ax.set_ylabel("symbols recalled")
     ax.set_ylim(0, 1.05)
     ax.yaxis.set_major_formatter(lambda y, _: f"{y:.0%}")

@@ -1,4 +1,4 @@
-"""Attacks on the graded notebooks 01, 03 and 04, each with what the grader must conclude.
+"""Attacks on the graded notebooks 01, 03, 04 and 05, each with what the grader must conclude.
 
 A submission is the student notebook with some answer cells replaced (the others keep the
 course's solution, so every item not under attack must still pass). `Expect` gives, per item,
@@ -199,4 +199,31 @@ ATTACKS_04 = {
                                               "`split-answer`")}),
 }
 
-CORPORA = {NOTEBOOK_01: ATTACKS_01, NOTEBOOK_03: ATTACKS_03, NOTEBOOK_04: ATTACKS_04}
+# ---- notebook 05: why several heads ------------------------------------------------------------
+NOTEBOOK_05 = "05_why_several_heads"
+ATTACKS_05 = {
+    "solution": Attack({}, {"profile-check": ("passed", 2, "")}),
+    "imports_the_course": Attack(
+        {"profile-answer": _code("""\
+            from attn_course.reference import offset_profile
+            """)},
+        {"profile-check": ("policy_violation", 0, "attn_course")}),
+    "borrows_the_notebooks_reference": Attack(
+        {"profile-answer": _code("""\
+            def offset_profile(weights, max_offset):
+                return reference.offset_profile(weights, max_offset)
+            """)},
+        {"profile-check": ("policy_violation", 0, "`reference`")}),
+    "reads_keys_after_the_query": Attack(
+        {"profile-answer": _code("""\
+            def offset_profile(weights, max_offset):
+                cols = [torch.diagonal(weights, offset=k, dim1=-2, dim2=-1).mean(dim=(0, 2))
+                        for k in range(max_offset + 1)]
+                near = torch.stack(cols, dim=-1)
+                return torch.cat([near, 1 - near.sum(-1, keepdim=True)], dim=-1)
+            """)},
+        {"profile-check": ("failed", 0, "keys after the query")}),
+}
+
+CORPORA = {NOTEBOOK_01: ATTACKS_01, NOTEBOOK_03: ATTACKS_03, NOTEBOOK_04: ATTACKS_04,
+           NOTEBOOK_05: ATTACKS_05}

@@ -55,6 +55,7 @@ EXERCISES: dict[str, Exercise] = {
                                           "MultiHeadSelfAttention"),
     "cross_attention": Exercise("03_self_attention.ipynb", "cross-attention-answer",
                                 "cross_attention"),
+    "offset_profile": Exercise("05_why_several_heads.ipynb", "profile-answer", "offset_profile"),
 }
 # Names a multi-head answer may take from the student's other answer cells of its notebook.
 FROM_OTHER_CELLS = {"multi_head_self_attention": ("split_heads", "merge_heads")}

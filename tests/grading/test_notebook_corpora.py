@@ -1,4 +1,4 @@
-"""Notebooks 01, 03 and 04 graded against their attacks: every graded cell is a probe, nothing
+"""Notebooks 01, 03, 04 and 05 graded against their attacks: every graded cell is a probe, nothing
 the kernel says is believed unverified, and answers that delegate score nothing.
 
 Each notebook's corpus is graded in one `attn-course grade --jobs 2` run; the attacks with an
@@ -84,4 +84,4 @@ def test_a_corpus_for_every_graded_notebook_with_module_checks():
     graded = {p.stem for p in (ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")
               if any(i.kind == "auto" for i in load_source(p).items)}
     assert {"01_scaled_dot_product_attention", "03_self_attention",
-            "04_multi_head_attention"} <= set(CORPORA) <= graded
+            "04_multi_head_attention", "05_why_several_heads"} <= set(CORPORA) <= graded

@@ -9,27 +9,29 @@ from attn_course.viz import plot_copy_memory, plot_learning_curves, plot_sequenc
 
 def test_learning_curves_draw_mean_band_and_live_run():
     summary = {"steps": [50, 100], "mean": [0.5, 0.9], "sd": [0.1, 0.05], "seeds": [0, 1, 2]}
-    fig = plot_learning_curves({"1 head": summary}, live={"1 head, this run":
-                                                          {"steps": [50, 100],
-                                                           "accuracy": [0.4, 0.8]}},
-                               chance=1 / 16)
+    run = {"steps": [50, 100], "accuracy": [0.4, 0.8]}
+    fig = plot_learning_curves({"1 head": summary, "4 heads": summary},
+                               live={"4 heads": run, "other": run}, chance=1 / 16)
     ax = fig.axes[0]
     lines = ax.get_lines()
     np.testing.assert_allclose(lines[0].get_ydata(), [0.5, 0.9])
-    np.testing.assert_allclose(lines[1].get_ydata(), [0.4, 0.8])
-    assert lines[1].get_linestyle() == "--"
+    np.testing.assert_allclose(lines[2].get_ydata(), [0.4, 0.8])
+    assert lines[2].get_linestyle() == "--"
+    assert lines[2].get_color() == lines[1].get_color() != lines[0].get_color()  # its summary's
+    assert lines[3].get_color() not in (lines[0].get_color(), lines[1].get_color())
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels[0] == "1 head (3 seeds)" and "chance" in labels[-1]
+    assert labels[:4] == ["1 head (3 seeds)", "4 heads (3 seeds)", "4 heads, your run", "other"]
+    assert "chance" in labels[-1]
     assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
-    assert len(ax.collections) == 1  # the ± sd band
+    assert len(ax.collections) == 2  # the ± sd bands
     with pytest.raises(ValueError, match="nothing to draw"):
         plot_learning_curves({})
 
 
 def test_copy_memory_plot_one_line_per_model_with_params():
     summary = {
-        "transformer": {0: {"accuracy": (1.0, 0.0), "params": 55_000},
-                        50: {"accuracy": (0.99, 0.01), "params": 55_000}},
+        "transformer": {0: {"accuracy": (1.0, 0.0), "params": 52_300},
+                        50: {"accuracy": (0.99, 0.01), "params": 55_400}},
         "lstm": {0: {"accuracy": (0.98, 0.01), "params": 54_000},
                  50: {"accuracy": (0.13, 0.01), "params": 54_000}},
     }
@@ -37,7 +39,7 @@ def test_copy_memory_plot_one_line_per_model_with_params():
     fig = plot_copy_memory(summary, live=live)
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert any("Transformer" in t and "55k" in t for t in labels)
+    assert any("Transformer" in t and "52–55k" in t for t in labels)
     assert any("LSTM" in t and "54k" in t for t in labels)
     assert "LSTM, this run" in labels and any("chance" in t for t in labels)
     ys = [list(line.get_ydata()) for line in ax.get_lines()]
