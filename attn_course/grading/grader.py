@@ -28,7 +28,7 @@ from attn_course.grading.rebuild import Rebuilt, rebuild
 from attn_course.grading.results import ItemResult, SubmissionResult, grader_error_items
 from attn_course.grading.sandbox import Sandbox
 from attn_course.grading.settings import Settings
-from attn_course.grading.source import Assignment, Item
+from attn_course.grading.source import Assignment, Item, skipped_when_grading
 from attn_course.grading.submission import read_submission
 
 __all__ = ["Settings", "grade_submission"]
@@ -56,7 +56,7 @@ def _execute(rebuilt: Rebuilt, sandbox: Sandbox, settings: Settings, judge: Thre
     io_fd = os.open(sandbox.io, os.O_RDONLY | os.O_DIRECTORY)
     try:
         for index, cell in enumerate(rebuilt.notebook.cells):
-            if cell.cell_type != "code" or not cell.source.strip():
+            if cell.cell_type != "code" or not cell.source.strip() or skipped_when_grading(cell):
                 continue
             record = cells[index] = _Cell()
             if stopped:

@@ -71,6 +71,17 @@ class Assignment:
         return next((i for i in self.items if i.grade_id == grade_id), None)
 
 
+# A source cell tagged so holds a demo or an experiment that no graded item depends on (a live
+# training run, a plot): the grader does not run it. Only the source's tags count, and only on
+# cells that are neither answers nor tests.
+SKIP_WHEN_GRADING = "skip-when-grading"
+
+
+def skipped_when_grading(cell: NotebookNode) -> bool:
+    """True for a source cell the grader leaves out (see SKIP_WHEN_GRADING)."""
+    return role(cell) in ("other", "task") and SKIP_WHEN_GRADING in cell.metadata.get("tags", [])
+
+
 def nbgrader_meta(cell: NotebookNode) -> dict:
     """The cell's nbgrader metadata ({} if absent or malformed)."""
     meta = cell.get("metadata", {}).get("nbgrader", {})

@@ -36,6 +36,9 @@ def custom_source() -> nbformat.NotebookNode:
                       metadata=meta("imports")),
         new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
                       "    ### END SOLUTION\n", metadata=meta("double-answer", solution=True)),
+        # an experiment the grader leaves out: were it run, `double` would fail its test
+        new_code_cell("double = lambda x: 999  # a stand-in for a long training run",
+                      metadata=meta("experiment") | {"tags": ["skip-when-grading"]}),
         new_code_cell("assert double(2) == 4\n### BEGIN HIDDEN TESTS\nassert double(-3) == -6\n"
                       "### END HIDDEN TESTS\n",
                       metadata=meta("double-test", grade=True, points=2) | BY_KERNEL),
