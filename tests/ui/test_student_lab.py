@@ -119,3 +119,39 @@ def test_a_check_run_after_a_restart_says_to_run_the_cells_above(page, lab):
     expect(output).to_contain_text("NameError", timeout=WAIT_MS)
     expect(output).to_contain_text("run the cells above")
     expect(output).to_contain_text("Run All Above Selected Cell")
+
+
+STUDENT_05 = "work/05_why_several_heads.ipynb"
+
+
+def test_run_all_on_the_blank_notebook_05_trains_with_progress_bars(page, lab, screenshots):
+    """Notebook 05 trains models live: Run All on the blank copy shows every progress bar
+    finished, every figure, and only the exercise's check failing."""
+    open_notebook(page, lab, STUDENT_05, workspace="student-05-blank")
+    seconds = run_all(page)
+    notebook = cells(page)
+    not_run = [c["index"] for c in notebook if c["type"] == "code" and c["count"] is None]
+    assert not not_run, f"run-all stopped ({seconds:.0f} s): cells never run: {not_run}"
+    failed = errors_by_cell(page)
+    assert set(failed) == {"profile-check"}, sorted(failed)
+    assert failed["profile-check"][0]["ename"] == "CheckFailed"
+
+    wait_for_widgets(page)
+    # tqdm.auto draws each loop as a widget: one bar per training run and the sizes' loop,
+    # each at its end (1000 steps for offset recall, 400 for copy memory, 6 lengths)
+    bars = page.locator(".jp-OutputArea-output .widget-hprogress").count()
+    assert bars == 6, f"{bars} progress bars, expected 6"
+    texts = page.locator(".jp-OutputArea-output .widget-html-content").all_inner_texts()
+    finished = [t for t in texts if re.search(r"(1000/1000|400/400|6/6)", t)]
+    assert len(finished) == 6, texts
+
+    # the demo after the failed check fell back to the reference, and said so
+    demo = next(c for c in notebook if c["id"] == "profile-demo")
+    shown = "".join("".join(o.get("text", "")) for o in demo["outputs"])
+    assert "reference" in shown and "head 3:" in shown, shown[:500]
+
+    figures = page.locator(".jp-OutputArea-output img")
+    assert figures.count() == 4, f"{figures.count()} figures, expected 4"
+    curves = notebook_cell(page, next(c["index"] for c in notebook if c["id"] == "curves"))
+    curves.scroll_into_view_if_needed()
+    curves.screenshot(path=screenshots / "blank_05_learning_curves.png", animations="disabled")
