@@ -15,7 +15,6 @@ import argparse
 import json
 import platform
 import time
-from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -32,12 +31,9 @@ from attn_course.experiments.copy_memory import (
     copy_table,
     run_seed,
 )
+from attn_course.experiments.shipped import run_parallel, write_results
 
 OUT = Path(__file__).resolve().parent.parent / "attn_course" / "data" / SEEDS_FILE
-
-
-def _one_thread() -> None:
-    torch.set_num_threads(1)
 
 
 def _run(args: tuple[str, int, int, int]) -> dict:
@@ -71,8 +67,7 @@ def main() -> int:
 
     jobs = [(m, g, s, args.steps) for m in args.models for g in args.gaps for s in args.seeds]
     jobs.sort(key=lambda job: -job[1])  # the long sequences first
-    with get_context("spawn").Pool(args.jobs, initializer=_one_thread) as pool:
-        records = pool.map(_run, jobs, chunksize=1)
+    records = run_parallel(_run, [(job,) for job in jobs], args.jobs)
     if args.add and args.out.is_file():
         new = {_key(r) for r in records}
         old = json.loads(args.out.read_text())["records"]
@@ -91,11 +86,8 @@ def main() -> int:
         "evaluate": {"n": EVAL_N, "seed": EVAL_SEED},
         "torch": torch.__version__,
         "machine": f"{platform.machine()}, 1 CPU thread per run",
-        "records": records,
     }
-    head = json.dumps({k: v for k, v in payload.items() if k != "records"}, indent=1)[:-2]
-    lines = ",\n  ".join(json.dumps(r) for r in records)  # one record a line
-    args.out.write_text(f'{head},\n "records": [\n  {lines}\n ]\n}}\n')
+    write_results(args.out, payload, records)
     print(copy_table(records))
     print(f"-> {args.out}")
     return 0

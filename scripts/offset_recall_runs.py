@@ -15,18 +15,14 @@ import argparse
 import json
 import platform
 import time
-from multiprocessing import get_context
 from pathlib import Path
 
 import torch
 
 from attn_course.experiments.offsets import RUNS_FILE, TASKS, offset_recall, runs_table
+from attn_course.experiments.shipped import run_parallel, write_results
 
 OUT = Path(__file__).resolve().parent.parent / "attn_course" / "data" / RUNS_FILE
-
-
-def _one_thread() -> None:
-    torch.set_num_threads(1)
 
 
 def _rounded(value):
@@ -39,8 +35,7 @@ def _rounded(value):
     return value
 
 
-def _run(args: tuple[str, int, int, int]) -> dict:
-    task, num_heads, seed, steps = args
+def _run(task: str, num_heads: int, seed: int, steps: int) -> dict:
     start = time.perf_counter()
     record = offset_recall(num_heads, steps=steps, seed=seed, progress=False, task=task)
     del record["loss"]
@@ -70,8 +65,7 @@ def main() -> int:
     args = parser.parse_args()
 
     jobs = [(t, h, s, args.steps) for t in args.tasks for h in args.heads for s in args.seeds]
-    with get_context("spawn").Pool(args.jobs, initializer=_one_thread) as pool:
-        records = pool.map(_run, jobs, chunksize=1)
+    records = run_parallel(_run, jobs, args.jobs)
     if args.add and args.out.is_file():
         new = {_key(r) for r in records}
         records += [r for r in json.loads(args.out.read_text())["records"] if _key(r) not in new]
@@ -83,11 +77,8 @@ def main() -> int:
         "evaluate": {"n": 1024, "seed": 1234},
         "torch": torch.__version__,
         "machine": f"{platform.machine()}, 1 CPU thread per run",
-        "records": records,
     }
-    head = json.dumps({k: v for k, v in payload.items() if k != "records"}, indent=1)[:-2]
-    lines = ",\n  ".join(json.dumps(r) for r in records)  # one record a line
-    args.out.write_text(f'{head},\n "records": [\n  {lines}\n ]\n}}\n')
+    write_results(args.out, payload, records)
     print(runs_table(records))
     print(f"-> {args.out}")
     return 0

@@ -15,20 +15,16 @@ import argparse
 import json
 import platform
 import time
-from multiprocessing import get_context
 from pathlib import Path
 
 import torch
 
 from attn_course.experiments.offsets import SEEDS_FILE, run_seed, seed_table
+from attn_course.experiments.shipped import run_parallel, write_results
 from attn_course.reference.mha import divisors
 
 D_MODEL = 64
 OUT = Path(__file__).resolve().parent.parent / "attn_course" / "data" / SEEDS_FILE
-
-
-def _one_thread() -> None:
-    torch.set_num_threads(1)
 
 
 def _run(args: tuple[int, int, int]) -> dict:
@@ -57,8 +53,7 @@ def main() -> int:
 
     jobs = [(h, s, args.steps) for h in args.heads for s in args.seeds]
     jobs.sort(key=lambda job: -job[0])  # the slow many-head runs first
-    with get_context("spawn").Pool(args.jobs, initializer=_one_thread) as pool:
-        records = pool.map(_run, jobs, chunksize=1)
+    records = run_parallel(_run, [(job,) for job in jobs], args.jobs)
     if args.add and args.out.is_file():
         new = {(r["num_heads"], r["seed"]) for r in records}
         old = json.loads(args.out.read_text())["records"]
@@ -77,11 +72,8 @@ def main() -> int:
         "evaluate": {"n": 1024, "seed": 1234},
         "torch": torch.__version__,
         "machine": f"{platform.machine()}, 1 CPU thread per run",
-        "records": records,
     }
-    head = json.dumps({k: v for k, v in payload.items() if k != "records"}, indent=1)[:-2]
-    lines = ",\n  ".join(json.dumps(r) for r in records)  # one record a line
-    args.out.write_text(f'{head},\n "records": [\n  {lines}\n ]\n}}\n')
+    write_results(args.out, payload, records)
     print(seed_table(records))
     print(f"-> {args.out}")
     return 0

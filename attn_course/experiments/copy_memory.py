@@ -26,16 +26,14 @@ Data is generated from a seed; nothing is downloaded.
 
 from __future__ import annotations
 
-import json
-import math
 import time
-from importlib import resources
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from attn_course.experiments.shipped import load_results, mean_sd
 from attn_course.reference.attention import causal_mask
 from attn_course.reference.mha import MultiHeadSelfAttention
 
@@ -328,15 +326,7 @@ def run_seed(model: str, gap: int, seed: int, steps: int = STEPS) -> dict:
 
 def load_copy_results() -> dict:
     """The shipped results: {'steps', 'models', 'gaps', 'seeds', 'records': [...], ...}."""
-    path = resources.files("attn_course").joinpath("data", SEEDS_FILE)
-    return json.loads(path.read_text())
-
-
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, 0.0
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))  # sample sd
+    return load_results(SEEDS_FILE)
 
 
 def summarize(records: list[dict]) -> dict[str, dict[int, dict]]:
@@ -352,7 +342,7 @@ def summarize(records: list[dict]) -> dict[str, dict[int, dict]]:
         for gap in sorted(g for m, g in groups if m == model):
             rs = groups[(model, gap)]
             row = {
-                "accuracy": _mean_sd([r["accuracy"] for r in rs]),
+                "accuracy": mean_sd([r["accuracy"] for r in rs]),
                 "params": rs[0]["params"],
                 "seq_len": rs[0]["seq_len"],
                 "seeds": sorted(r["seed"] for r in rs),

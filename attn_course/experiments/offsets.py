@@ -21,7 +21,6 @@ Data is generated from a seed; nothing is downloaded.
 
 from __future__ import annotations
 
-import json
 import time
 from copy import deepcopy
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from attn_course.experiments.shipped import load_results, mean_sd
 from attn_course.reference.attention import causal_mask
 from attn_course.reference.head_profile import offset_profile
 from attn_course.reference.mha import MultiHeadSelfAttention, divisors
@@ -483,12 +483,6 @@ def run_seeds(
     ]
 
 
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    t = torch.tensor(values, dtype=torch.float64)
-    sd = t.std().item() if len(values) > 1 else 0.0  # sample sd (n - 1)
-    return t.mean().item(), sd
-
-
 def summarize(records: list[dict]) -> dict[int, dict]:
     """Group records by head count: {H: {metric: (mean, sd), 'seeds': [...], 'mass': ...}}.
 
@@ -501,7 +495,7 @@ def summarize(records: list[dict]) -> dict[int, dict]:
     summary = {}
     for h, rs in sorted(by_heads.items()):
         keys = ["token_accuracy", "all_correct", *(f"offset_{k}" for k in OFFSETS)]
-        row: dict = {k: _mean_sd([r[k] for r in rs]) for k in keys}
+        row: dict = {k: mean_sd([r[k] for r in rs]) for k in keys}
         row["seeds"] = [r["seed"] for r in rs]
         mass = torch.tensor([r["mass"] for r in rs], dtype=torch.float64)  # (S, H, 6)
         sd = mass.std(0) if len(rs) > 1 else torch.zeros_like(mass[0])
@@ -512,8 +506,7 @@ def summarize(records: list[dict]) -> dict[int, dict]:
 
 def load_seed_results() -> dict:
     """The shipped per-seed results: {'d_model', 'steps', 'seeds', 'records': [...], ...}."""
-    path = resources.files("attn_course").joinpath("data", SEEDS_FILE)
-    return json.loads(path.read_text())
+    return load_results(SEEDS_FILE)
 
 
 def seed_table(records: list[dict]) -> str:
@@ -542,8 +535,7 @@ RUNS_FILE = "offset_recall_runs.json"  # written by scripts/offset_recall_runs.p
 
 def load_recall_runs() -> list[dict]:
     """The shipped `offset_recall` records (no per-step loss): both tasks, H in 1, 2, 4, seeds."""
-    path = resources.files("attn_course").joinpath("data", RUNS_FILE)
-    return json.loads(path.read_text())["records"]
+    return load_results(RUNS_FILE)["records"]
 
 
 def select(records: list[dict], **match) -> list[dict]:
@@ -578,10 +570,10 @@ def runs_table(records: list[dict]) -> str:
         + "  ".join(f"{f't-{k}':^12}" for k in OFFSETS)
     ]
     for (task, h), rs in sorted(groups.items(), key=lambda kv: (TASKS.index(kv[0][0]), kv[0][1])):
-        mean, sd = _mean_sd([r["accuracy"] for r in rs])
+        mean, sd = mean_sd([r["accuracy"] for r in rs])
         cells = []
         for k in OFFSETS:
-            m, s = _mean_sd([r["per_offset"][f"t-{k}"] for r in rs])
+            m, s = mean_sd([r["per_offset"][f"t-{k}"] for r in rs])
             cells.append(f"{m:>6.1%} ±{s:>4.1%}")
         lines.append(
             f"{task:<8} {h:>5} {len(rs):>5} {mean:>8.1%} ± {sd:>4.1%}  " + "  ".join(cells)

@@ -9,12 +9,9 @@ holds on seeds the shipped results did not use: FRESH_SEEDS by default, or set
 ATTN_COURSE_CLAIM_SEEDS="5 17 23" to try others.
 """
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 
 import pytest
-import torch
 
 from attn_course.experiments.copy_memory import (
     BATCH_SIZE,
@@ -30,6 +27,7 @@ from attn_course.experiments.copy_memory import (
     run_seed,
     summarize,
 )
+from attn_course.experiments.shipped import run_parallel
 
 FRESH_SEEDS = tuple(int(s) for s in os.environ.get("ATTN_COURSE_CLAIM_SEEDS", "101 202").split())
 
@@ -140,12 +138,7 @@ def retrained():
     """REPRODUCE and, on FRESH_SEEDS, transformer and LSTM at gap 50: one thread per process."""
     jobs = [("transformer", 50, s) for s in FRESH_SEEDS] + [("lstm", 50, s) for s in FRESH_SEEDS]
     jobs.append(REPRODUCE)
-    workers = max(1, min(4, os.cpu_count() or 1))
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        workers, context, initializer=torch.set_num_threads, initargs=(1,)
-    ) as ex:
-        records = list(ex.map(run_seed, *zip(*jobs, strict=True)))
+    records = run_parallel(run_seed, jobs, processes=min(4, os.cpu_count() or 1))
     return {(r["model"], r["gap"], r["seed"]): r for r in records}
 
 

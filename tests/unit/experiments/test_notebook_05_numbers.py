@@ -12,12 +12,12 @@ import pytest
 
 from attn_course.experiments import copy_memory as cm
 from attn_course.experiments.offsets import (
-    _mean_sd,
     curve_summary,
     load_recall_runs,
     mass_over_seeds,
     select,
 )
+from attn_course.experiments.shipped import mean_sd
 
 NOTEBOOK = Path(__file__).resolve().parents[3] / "solutions" / "05_why_several_heads.ipynb"
 
@@ -34,7 +34,7 @@ def runs():
 
 
 def pm(values, digits=1):
-    mean, sd = _mean_sd(values)
+    mean, sd = mean_sd(values)
     return f"{100 * mean:.{digits}f} ± {100 * sd:.{digits}f}%"
 
 

@@ -9,9 +9,7 @@ Each threshold sits beyond every shipped seed's value by several of their standa
 so that a seed nobody chose passes too.
 """
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from attn_course.experiments.offsets import (
     seed_table,
     summarize,
 )
+from attn_course.experiments.shipped import run_parallel
 from attn_course.reference.mha import divisors
 
 FRESH_SEEDS = tuple(
@@ -197,12 +196,7 @@ def test_a_shipped_point_reproduces(shipped):
 def fresh():
     """Train H = 1, 2, 4, 64 on FRESH_SEEDS: 12 runs, in parallel processes of one thread each."""
     jobs = [(64, h, seed) for h in (64, 1, 2, 4) for seed in FRESH_SEEDS]  # slowest first
-    workers = max(1, min(4, os.cpu_count() or 1))
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        workers, context, initializer=torch.set_num_threads, initargs=(1,)
-    ) as ex:
-        records = list(ex.map(run_seed, *zip(*jobs, strict=True)))
+    records = run_parallel(run_seed, jobs, processes=min(4, os.cpu_count() or 1))
     return {h: [r for r in records if r["num_heads"] == h] for h in (1, 2, 4, 64)}
 
 

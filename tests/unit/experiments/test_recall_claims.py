@@ -7,9 +7,7 @@ FRESH_SEEDS, or ATTN_COURSE_CLAIM_SEEDS="5 17 23". Notebook 04's claims (one hea
 heads' drop) are tested in test_offsets_claims.py over more seeds.
 """
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 import torch
@@ -21,6 +19,7 @@ from attn_course.experiments.offsets import (
     offset_recall,
     select,
 )
+from attn_course.experiments.shipped import run_parallel
 
 FRESH_SEEDS = tuple(
     int(s) for s in os.environ.get("ATTN_COURSE_CLAIM_SEEDS", "101 202").split()
@@ -114,12 +113,7 @@ def trained():
     """colours/1 head for seed 0 (shipped) and for FRESH_SEEDS, offsets/4 heads for FRESH_SEEDS,
     in parallel processes of one thread each."""
     jobs = [("offsets", 4, s) for s in FRESH_SEEDS] + [("colours", 1, s) for s in (0, *FRESH_SEEDS)]
-    context = multiprocessing.get_context("spawn")
-    workers = max(1, min(4, os.cpu_count() or 1))
-    with ProcessPoolExecutor(
-        workers, context, initializer=torch.set_num_threads, initargs=(1,)
-    ) as ex:
-        return list(ex.map(_run, *zip(*jobs, strict=True)))
+    return run_parallel(_run, jobs, processes=min(4, os.cpu_count() or 1))
 
 
 @pytest.mark.slow
