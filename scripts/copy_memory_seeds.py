@@ -12,7 +12,6 @@ attn_course/data/copy_memory_seeds.json: one record per (model, gap, seed), the 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ from attn_course.experiments.copy_memory import (
     copy_table,
     run_seed,
 )
-from attn_course.experiments.shipped import run_parallel, write_results
+from attn_course.experiments.shipped import run_parallel, with_earlier, write_results
 
 OUT = Path(__file__).resolve().parent.parent / "attn_course" / "data" / SEEDS_FILE
 
@@ -68,11 +67,7 @@ def main() -> int:
     jobs = [(m, g, s, args.steps) for m in args.models for g in args.gaps for s in args.seeds]
     jobs.sort(key=lambda job: -job[1])  # the long sequences first
     records = run_parallel(_run, [(job,) for job in jobs], args.jobs)
-    if args.add and args.out.is_file():
-        new = {_key(r) for r in records}
-        old = json.loads(args.out.read_text())["records"]
-        records += [r for r in old if _key(r) not in new]
-    records.sort(key=_key)
+    records = with_earlier(args.out, records, _key) if args.add else sorted(records, key=_key)
     models = [m for m in MODELS if any(r["model"] == m for r in records)]
     payload = {
         "format": 1,

@@ -12,7 +12,6 @@ learning curve, the per-offset accuracy, each head's mass and the head ablation 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import torch
 
 from attn_course.experiments.offsets import RUNS_FILE, TASKS, offset_recall, runs_table
-from attn_course.experiments.shipped import run_parallel, write_results
+from attn_course.experiments.shipped import run_parallel, with_earlier, write_results
 
 OUT = Path(__file__).resolve().parent.parent / "attn_course" / "data" / RUNS_FILE
 
@@ -66,10 +65,7 @@ def main() -> int:
 
     jobs = [(t, h, s, args.steps) for t in args.tasks for h in args.heads for s in args.seeds]
     records = run_parallel(_run, jobs, args.jobs)
-    if args.add and args.out.is_file():
-        new = {_key(r) for r in records}
-        records += [r for r in json.loads(args.out.read_text())["records"] if _key(r) not in new]
-    records.sort(key=_key)
+    records = with_earlier(args.out, records, _key) if args.add else sorted(records, key=_key)
     payload = {
         "format": 1,
         "task": "attn_course.experiments.offsets.offset_recall (loss per step left out)",

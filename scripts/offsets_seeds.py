@@ -12,7 +12,6 @@ of `evaluate` and each head's attention mass per offset (`offset_mass`). No weig
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import torch
 
 from attn_course.experiments.offsets import SEEDS_FILE, run_seed, seed_table
-from attn_course.experiments.shipped import run_parallel, write_results
+from attn_course.experiments.shipped import run_parallel, with_earlier, write_results
 from attn_course.reference.mha import divisors
 
 D_MODEL = 64
@@ -54,11 +53,8 @@ def main() -> int:
     jobs = [(h, s, args.steps) for h in args.heads for s in args.seeds]
     jobs.sort(key=lambda job: -job[0])  # the slow many-head runs first
     records = run_parallel(_run, [(job,) for job in jobs], args.jobs)
-    if args.add and args.out.is_file():
-        new = {(r["num_heads"], r["seed"]) for r in records}
-        old = json.loads(args.out.read_text())["records"]
-        records += [r for r in old if (r["num_heads"], r["seed"]) not in new]
-    records.sort(key=lambda r: (r["num_heads"], r["seed"]))
+    key = lambda r: (r["num_heads"], r["seed"])  # noqa: E731
+    records = with_earlier(args.out, records, key) if args.add else sorted(records, key=key)
     payload = {
         "format": 1,
         "task": "multi-offset recall, attn_course.experiments.offsets.run_seed",

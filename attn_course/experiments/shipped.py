@@ -2,6 +2,7 @@
 
     records = run_parallel(run_seed, jobs)                     # one process per job, 1 thread each
     write_results(path, {"format": 1, ...}, records)           # the file in attn_course/data/
+    records = with_earlier(path, records, key)                 # --add: keep the runs not redone
     results = load_results("copy_memory_seeds.json")           # {..., "records": [...]}
     mean, sd = mean_sd([0.7, 0.8, 0.9])                        # (0.8, 0.1): the sample sd
 
@@ -36,6 +37,17 @@ def write_results(path: Path, header: dict, records: list[dict]) -> None:
     head = json.dumps(header, indent=1)[:-2]
     lines = ",\n  ".join(json.dumps(r) for r in records)
     Path(path).write_text(f'{head},\n "records": [\n  {lines}\n ]\n}}\n')
+
+
+def with_earlier(path: Path, records: list[dict], key: Callable[[dict], tuple]) -> list[dict]:
+    """`records` plus the records already in the file at `path` (if any) whose key none of them
+    has, sorted by key: a script's --add keeps the runs it did not redo."""
+    path = Path(path)
+    if path.is_file():
+        new = {key(r) for r in records}
+        old = json.loads(path.read_text())["records"]
+        records = records + [r for r in old if key(r) not in new]
+    return sorted(records, key=key)
 
 
 def load_results(name: str) -> dict:

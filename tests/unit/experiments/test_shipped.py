@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from attn_course.experiments import shipped
-from attn_course.experiments.shipped import load_results, mean_sd, run_parallel, write_results
+from attn_course.experiments.shipped import (
+    load_results,
+    mean_sd,
+    run_parallel,
+    with_earlier,
+    write_results,
+)
 
 
 def test_mean_sd_is_the_sample_sd():
@@ -37,3 +43,12 @@ def test_every_shipped_file_is_written_as_write_results_writes_it(tmp_path):
 @pytest.mark.slow
 def test_run_parallel_returns_results_in_job_order():
     assert run_parallel(pow, [(2, 5), (3, 2), (10, 0)], processes=2) == [32, 9, 1]
+
+
+def test_with_earlier_keeps_the_runs_not_redone(tmp_path):
+    path = tmp_path / "r.json"
+    key = lambda r: (r["seed"],)  # noqa: E731
+    assert with_earlier(path, [{"seed": 2}, {"seed": 0}], key) == [{"seed": 0}, {"seed": 2}]
+    write_results(path, {"format": 1}, [{"seed": 0, "a": 1}, {"seed": 1, "a": 1}])
+    got = with_earlier(path, [{"seed": 1, "a": 2}, {"seed": 3, "a": 2}], key)
+    assert got == [{"seed": 0, "a": 1}, {"seed": 1, "a": 2}, {"seed": 3, "a": 2}]
