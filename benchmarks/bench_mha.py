@@ -11,19 +11,12 @@ from __future__ import annotations
 import argparse
 
 import torch
-from torch.utils.benchmark import Timer
 
+from attn_course.bench import median_ms
 from attn_course.reference.attention import causal_mask
 from attn_course.reference.mha import MultiHeadSelfAttention, copy_to_torch
 
 GOAL = 1.10  # reference median / torch median
-
-
-def median_ms(fn, min_run_time: float) -> float:
-    fn()  # warm-up
-    return (
-        Timer("fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_run_time).median * 1e3
-    )
 
 
 def main() -> int:
@@ -57,8 +50,8 @@ def main() -> int:
     ratios = {}
     with torch.no_grad():
         for name, (ours, theirs) in cases.items():
-            t_ref = median_ms(theirs, args.min_run_time)
-            t_ours = median_ms(ours, args.min_run_time)
+            t_ref = median_ms(theirs, min_run_time=args.min_run_time)
+            t_ours = median_ms(ours, min_run_time=args.min_run_time)
             ratios[name] = t_ours / t_ref
             print(
                 f"{name:>8}: reference {t_ours:8.2f} ms | nn.MultiheadAttention {t_ref:8.2f} ms "

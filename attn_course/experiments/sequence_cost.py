@@ -16,20 +16,14 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
-from torch.utils import benchmark
 from tqdm.auto import tqdm
 
+from attn_course.bench import median_ms
 from attn_course.device import torch_threads
 from attn_course.reference.mha import MultiHeadSelfAttention
 
 SEQ_LENS = (64, 128, 256, 512, 1024, 2048)
 THREADS = 1  # torch threads while timing: the same for both layers
-
-
-def median_ms(fn, min_run_time: float = 0.05) -> float:
-    """Median time of fn() in ms, with torch.utils.benchmark (it warms up and picks the runs)."""
-    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=THREADS)
-    return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
 
 
 @torch.no_grad()
@@ -75,8 +69,9 @@ def sequence_cost(
             x = torch.randn(batch_size, T, d_model, generator=gen)  # (B, T, d_model)
             _, weights = attention(x, return_weights=True)  # (B, H, T, T)
             _, (h, c) = lstm(x)  # (1, B, d_model) each
-            result["attention_ms"].append(median_ms(lambda x=x: attention(x)))
-            result["lstm_ms"].append(median_ms(lambda x=x: lstm(x)))
+            timed = {"threads": THREADS, "min_run_time": 0.05}
+            result["attention_ms"].append(median_ms(lambda x=x: attention(x), **timed))
+            result["lstm_ms"].append(median_ms(lambda x=x: lstm(x), **timed))
             result["weights_bytes"].append(weights.nbytes)
             result["lstm_state_bytes"].append(h.nbytes + c.nbytes)
             result["attention_path"].append(1)
