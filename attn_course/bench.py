@@ -6,20 +6,22 @@
 `median_ms` uses torch.utils.benchmark.Timer, which warms up, synchronises CUDA and picks the
 number of runs; its own default is ONE thread, so the thread count is passed explicitly (the
 current torch setting unless `threads` says otherwise). `peak_memory_mib` reads the CUDA
-allocator's peak on a GPU and, on a CPU, the process's peak resident memory (Linux: VmHWM,
-reset through /proc/self/clear_refs) above what it held before the call.
+allocator's peak on a GPU and, on a CPU, adds up the tensors torch operations create while they
+are alive (the process's resident memory would hide them: freed memory is reused).
 """
 
 from __future__ import annotations
 
 import gc
+import logging
+import weakref
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
-from torch.utils.benchmark import Timer
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
-__all__ = ["median_ms", "peak_memory_mib"]
+__all__ = ["TensorAllocations", "median_ms", "peak_memory_mib"]
 
 
 def median_ms(
@@ -27,16 +29,31 @@ def median_ms(
 ) -> float:
     """Median time of fn() in ms over at least `min_run_time` seconds of runs."""
     threads = torch.get_num_threads() if threads is None else threads
-    timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
+    timer = _timer_class()(stmt="fn()", globals={"fn": fn}, num_threads=threads)
     return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
 
 
-def peak_memory_mib(fn: Callable[[], object], device: str | torch.device = "cpu") -> float:
-    """Memory fn() needs beyond what is allocated before it, at its peak, in MiB.
+def _timer_class():
+    """torch.utils.benchmark.Timer, imported on first use. Its import loads
+    torch.utils.cpp_extension, which logs a warning on a machine with PyTorch's CUDA build and no
+    GPU ("No CUDA runtime is found"); that says nothing about timing, so it is not shown."""
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        from torch.utils.benchmark import Timer
+    finally:
+        logger.setLevel(level)
+    return Timer
 
-    CUDA: torch.cuda.max_memory_allocated above the memory allocated before the call. CPU: the
-    peak resident set size above the one before the call, on Linux; elsewhere a RuntimeError
-    says the measurement is not available.
+
+def peak_memory_mib(fn: Callable[[], object], device: str | torch.device = "cpu") -> float:
+    """Memory fn() allocates beyond what exists before it, at its peak, in MiB.
+
+    CUDA: torch.cuda.max_memory_allocated above what was allocated before the call. CPU: the
+    bytes of the tensors that torch operations create during the call, counted while they are
+    alive (`TensorAllocations`): exact for code made of torch operations, like attention written
+    in PyTorch; scratch memory a fused kernel uses inside itself is not seen.
     """
     device = torch.device(device)
     gc.collect()
@@ -49,27 +66,37 @@ def peak_memory_mib(fn: Callable[[], object], device: str | torch.device = "cpu"
         return (torch.cuda.max_memory_allocated(device) - before) / 2**20
     if device.type != "cpu":
         raise RuntimeError(f"peak memory on {device.type} is not measured; use cpu or cuda.")
-    before = _reset_peak_rss()
-    result = fn()
-    peak = _status_kib("VmHWM")
-    del result
-    return (peak - before) / 2**10
+    with TensorAllocations() as allocations:
+        result = fn()
+        del result
+    return allocations.peak / 2**20
 
 
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {field}")
+class TensorAllocations(TorchDispatchMode):
+    """Counts the bytes of the tensors torch operations create while the mode is on: `live`
+    now, `peak` at most. A tensor counts from the operation that makes it until it is freed; an
+    output that shares an input's memory (a view) is not counted again."""
 
+    def __init__(self):
+        super().__init__()
+        self.live = 0
+        self.peak = 0
 
-def _reset_peak_rss() -> int:
-    """Reset the peak RSS to the current RSS; returns that, in KiB (Linux only)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return _status_kib("VmRSS")
-    except OSError as exc:
-        raise RuntimeError(
-            "the CPU's peak memory is measured through /proc/self (Linux); it is not available "
-            f"here: {exc}"
-        ) from exc
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {
+            t.untyped_storage().data_ptr()
+            for t in tree_flatten((args, kwargs))[0]
+            if isinstance(t, torch.Tensor)
+        }
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() not in inputs:
+                nbytes = t.untyped_storage().nbytes()
+                inputs.add(t.untyped_storage().data_ptr())
+                self.live += nbytes
+                self.peak = max(self.peak, self.live)
+                weakref.finalize(t, self._free, nbytes)
+        return out
+
+    def _free(self, nbytes: int) -> None:
+        self.live -= nbytes

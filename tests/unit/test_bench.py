@@ -22,3 +22,11 @@ def test_peak_memory_counts_what_one_call_allocates():
 def test_peak_memory_on_an_unknown_device_says_so():
     with pytest.raises(RuntimeError, match="not measured"):
         peak_memory_mib(lambda: None, "meta")
+
+
+def test_allocations_count_live_tensors_not_views():
+    x = torch.randn(256, 256, dtype=torch.float64)  # 0.5 MiB
+    mib = 2**20
+    assert peak_memory_mib(lambda: (x @ x).softmax(-1) @ x) == pytest.approx(1.0)  # two alive
+    assert peak_memory_mib(lambda: x.t()[:10].unsqueeze(0)) == 0  # views of the input
+    assert peak_memory_mib(lambda: x.t().contiguous()) * mib == x.nbytes
