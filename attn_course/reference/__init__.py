@@ -1,4 +1,8 @@
-"""Correct implementations used by the checks (as oracles), widgets and experiments."""
+"""Correct implementations used by the checks (as oracles), widgets and experiments.
+
+Importing it switches Triton's interpreter on when there is no CUDA GPU (see flash_triton), before
+anything else imports Triton.
+"""
 
 from attn_course.reference.attention import (
     causal_mask,
@@ -8,6 +12,8 @@ from attn_course.reference.attention import (
     softmax,
 )
 from attn_course.reference.cross_attention import cross_attention
+from attn_course.reference.flash import flash_attention, flash_attention_lse, online_softmax
+from attn_course.reference.flash_triton import triton_available, triton_flash_attention
 from attn_course.reference.head_profile import offset_profile
 from attn_course.reference.mha import (
     MultiHeadSelfAttention,
@@ -27,13 +33,18 @@ __all__ = [
     "copy_to_torch",
     "cross_attention",
     "divisors",
+    "flash_attention",
+    "flash_attention_lse",
     "from_torch",
     "key_padding_mask",
     "merge_heads",
     "offset_profile",
+    "online_softmax",
     "padding_mask",
     "scaled_dot_product_attention",
     "sinusoidal_positional_encoding",
     "softmax",
     "split_heads",
+    "triton_available",
+    "triton_flash_attention",
 ]

@@ -20,7 +20,13 @@ import math
 
 import torch
 
-__all__ = ["BLOCK_SIZE", "flash_attention", "online_softmax"]
+__all__ = [
+    "BLOCK_SIZE",
+    "flash_attention",
+    "flash_attention_lse",
+    "online_softmax",
+    "online_softmax_steps",
+]
 
 BLOCK_SIZE = 256  # queries and keys per tile: 8 heads x 256 x 256 float32 scores = 2 MiB
 
@@ -42,6 +48,24 @@ def online_softmax(x: torch.Tensor, block_size: int = BLOCK_SIZE) -> torch.Tenso
         l = l * _exp_diff(m, m_new) + torch.exp(block - _finite(m_new).unsqueeze(-1)).sum(-1)
         m = m_new
     return torch.exp(x - m.unsqueeze(-1)) / l.unsqueeze(-1)
+
+
+def online_softmax_steps(row: torch.Tensor, block_size: int = 4) -> list[dict]:
+    """The running maximum and sum of `online_softmax` on one row (N,), block after block:
+    [{"block": (start, end), "block_max", "m", "rescale", "l"}, ...] as Python floats."""
+    _positive("block_size", block_size)
+    if row.dim() != 1:
+        raise ValueError(f"row must be one row (N,), got shape {tuple(row.shape)}.")
+    steps, m, l = [], -math.inf, 0.0
+    for j in range(0, row.shape[0], block_size):
+        block = row[j : j + block_size].double()
+        m_new = max(m, float(block.max()))
+        rescale = math.exp(m - m_new) if m != -math.inf else 0.0
+        l = l * rescale + float(torch.exp(block - m_new).sum())
+        steps.append({"block": (j, j + block.shape[0]), "block_max": float(block.max()),
+                      "m": m_new, "rescale": rescale, "l": l})
+        m = m_new
+    return steps
 
 
 def flash_attention(
@@ -90,6 +114,17 @@ def flash_attention(
         out[:, :, i : i + rows] = (acc / l.unsqueeze(-1)).to(q.dtype)
         lse[:, :, i : i + rows] = m + torch.log(l)
     return (out, lse) if return_lse else out
+
+
+def flash_attention_lse(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    causal: bool = False,
+    block_size: int = BLOCK_SIZE,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(out, lse): `flash_attention` with the notebook exercise's signature."""
+    return flash_attention(q, k, v, causal=causal, block_size=block_size, return_lse=True)
 
 
 def _exp_diff(m_old: torch.Tensor, m_new: torch.Tensor) -> torch.Tensor:

@@ -39,13 +39,29 @@ def triton_available() -> tuple[bool, str]:
     return True, ""
 
 
-def _triton():
-    """Import Triton, in interpreter mode when there is no CUDA GPU."""
+def _interpret_without_gpu() -> None:
+    """Without a CUDA GPU, Triton can only run in its interpreter: switch it on before Triton is
+    first imported (PyTorch imports it on its own, e.g. when it looks for a compiler)."""
     if not torch.cuda.is_available():
         os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+_interpret_without_gpu()
+
+
+def _triton():
+    """Import Triton, in interpreter mode when there is no CUDA GPU."""
+    _interpret_without_gpu()
     import triton
     import triton.language as tl
 
+    if not torch.cuda.is_available() and type(tl.zeros).__name__ != "InterpretedFunction":
+        raise RuntimeError(
+            "Triton was imported before its interpreter was switched on, so its kernels cannot "
+            "run on this machine without a GPU. Restart the kernel and run the notebook's "
+            "import cell first (it imports attn_course.reference.flash_triton, which switches the "
+            "interpreter on), or start Python with TRITON_INTERPRET=1."
+        )
     return triton, tl
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attn_course.reference.flash import flash_attention, online_softmax
+from attn_course.reference.flash import flash_attention, online_softmax, online_softmax_steps
 
 
 def qkv(B=2, H=3, N=37, M=None, d=16, dtype=torch.float64, seed=0):
@@ -79,3 +79,14 @@ def test_bad_inputs_get_clear_messages():
         flash_attention(q[0], k, v)
     with pytest.raises(ValueError, match="shapes do not fit"):
         flash_attention(q, k[..., :8], v)
+
+
+def test_online_softmax_steps_trace_the_running_statistics():
+    row = torch.tensor([1.0, 0.0, 3.0, 2.0, 5.0])
+    steps = online_softmax_steps(row, block_size=2)
+    assert [s["block"] for s in steps] == [(0, 2), (2, 4), (4, 5)]
+    assert [s["m"] for s in steps] == [1.0, 3.0, 5.0]
+    assert steps[0]["rescale"] == 0.0 and steps[1]["rescale"] == pytest.approx(math.exp(-2))
+    assert steps[-1]["l"] == pytest.approx(float(torch.exp(row - 5).sum()))
+    with pytest.raises(ValueError, match="one row"):
+        online_softmax_steps(row[None])
