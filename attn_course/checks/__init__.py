@@ -20,6 +20,12 @@ from attn_course.checks.attention import (
 )
 from attn_course.checks.check import Check
 from attn_course.checks.cross_attention import CROSS_ATTENTION_CHECK, check_cross_attention
+from attn_course.checks.flash import (
+    FLASH_ATTENTION_CHECK,
+    ONLINE_SOFTMAX_CHECK,
+    check_flash_attention,
+    check_online_softmax,
+)
 from attn_course.checks.head_profile import OFFSET_PROFILE_CHECK, check_offset_profile
 from attn_course.checks.heads import (
     MERGE_HEADS_CHECK,
@@ -51,6 +57,8 @@ CHECKS: dict[str, Check] = {
         MULTI_HEAD_SELF_ATTENTION_CHECK,
         CROSS_ATTENTION_CHECK,
         OFFSET_PROFILE_CHECK,
+        ONLINE_SOFTMAX_CHECK,
+        FLASH_ATTENTION_CHECK,
     )
 }
 
@@ -58,9 +66,11 @@ __all__ = [
     "CHECKS",
     "CAUSAL_MASK_CHECK",
     "CROSS_ATTENTION_CHECK",
+    "FLASH_ATTENTION_CHECK",
     "MERGE_HEADS_CHECK",
     "MULTI_HEAD_SELF_ATTENTION_CHECK",
     "OFFSET_PROFILE_CHECK",
+    "ONLINE_SOFTMAX_CHECK",
     "POSITIONAL_ENCODING_CHECK",
     "SCALED_DOT_PRODUCT_ATTENTION_CHECK",
     "SELF_ATTENTION_CHECK",
@@ -76,9 +86,11 @@ __all__ = [
     "Verdict",
     "check_causal_mask",
     "check_cross_attention",
+    "check_flash_attention",
     "check_merge_heads",
     "check_multi_head_self_attention",
     "check_offset_profile",
+    "check_online_softmax",
     "check_positional_encoding",
     "check_scaled_dot_product_attention",
     "check_self_attention",

@@ -1551,6 +1551,482 @@ OFFSET_PROFILE = [
     '''),
 ]
 
+ONLINE_SOFTMAX = [
+    dedent('''
+        def online_softmax(x, block_size):
+            m = torch.full(x.shape[:-1], float("-inf"), dtype=x.dtype, device=x.device)
+            l = torch.zeros(x.shape[:-1], dtype=x.dtype, device=x.device)
+            for j in range(0, x.shape[-1], block_size):
+                block = x[..., j:j + block_size]
+                m_new = torch.maximum(m, block.amax(dim=-1))
+                safe = torch.where(torch.isinf(m_new), torch.zeros_like(m_new), m_new)
+                l = l * torch.exp(m - safe) + torch.exp(block - safe[..., None]).sum(-1)
+                m = m_new
+            safe = torch.where(torch.isinf(m), torch.zeros_like(m), m)
+            return torch.exp(x - safe[..., None]) / l[..., None]
+    '''),
+    dedent('''
+        def online_softmax(x, block_size):
+            n = x.shape[-1]
+            running_max = torch.full_like(x[..., 0], -math.inf)
+            running_sum = torch.zeros_like(x[..., 0])
+            for start in range(0, n, block_size):
+                chunk = x[..., start:start + block_size]
+                new_max = torch.max(running_max, chunk.max(dim=-1).values)
+                shift = torch.nan_to_num(new_max, neginf=0.0)
+                running_sum = (running_sum * torch.exp(running_max - shift)
+                               + torch.exp(chunk - shift.unsqueeze(-1)).sum(dim=-1))
+                running_max = new_max
+            shift = torch.nan_to_num(running_max, neginf=0.0)
+            return torch.exp(x - shift.unsqueeze(-1)) / running_sum.unsqueeze(-1)
+    '''),
+    dedent('''
+        def online_softmax(x, block_size):
+            # one pass for the statistics, one pass to write
+            m, l = None, None
+            for block in x.split(block_size, dim=-1):
+                bm = block.amax(-1)
+                if m is None:
+                    m_new = bm
+                    base = torch.where(torch.isfinite(m_new), m_new, torch.zeros_like(m_new))
+                    l = torch.exp(block - base[..., None]).sum(-1)
+                else:
+                    m_new = torch.maximum(m, bm)
+                    base = torch.where(torch.isfinite(m_new), m_new, torch.zeros_like(m_new))
+                    old = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+                    l = l * torch.exp(old - base) + torch.exp(block - base[..., None]).sum(-1)
+                m = m_new
+            base = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+            return torch.exp(x - base[..., None]) / l[..., None]
+    '''),
+    dedent('''
+        def online_softmax(x, block_size):
+            flat = x.reshape(-1, x.shape[-1])
+            rows = []
+            for row in flat:
+                m, l = -math.inf, torch.zeros((), dtype=x.dtype, device=x.device)
+                for j in range(0, row.shape[0], block_size):
+                    b = row[j:j + block_size]
+                    m_new = max(m, b.max().item())
+                    if m_new == -math.inf:
+                        continue
+                    l = l * math.exp(m - m_new) + torch.exp(b - m_new).sum()
+                    m = m_new
+                rows.append(torch.exp(row - m) / l)
+            return torch.stack(rows).reshape(x.shape)
+    '''),
+    dedent('''
+        def online_softmax(x, block_size):
+            """softmax over the last dim with a running max and a running sum"""
+            stats_shape = x.shape[:-1]
+            m = x.new_full(stats_shape, float("-inf"))
+            s = x.new_zeros(stats_shape)
+            for lo in range(0, x.size(-1), block_size):
+                tile = x[..., lo:lo + block_size]
+                m_tile = tile.amax(-1)
+                m_new = torch.where(m_tile > m, m_tile, m)
+                ref = m_new.masked_fill(m_new == float("-inf"), 0.0)
+                s = s * (m - ref).exp() + (tile - ref[..., None]).exp().sum(-1)
+                m = m_new
+            ref = m.masked_fill(m == float("-inf"), 0.0)
+            return (x - ref[..., None]).exp() / s[..., None]
+    '''),
+    dedent('''
+        def online_softmax(x, block_size):
+            N = x.shape[-1]
+            m = torch.empty(x.shape[:-1], dtype=x.dtype, device=x.device).fill_(-float("inf"))
+            d = torch.zeros_like(m)
+            j = 0
+            while j < N:
+                xb = x[..., j:min(N, j + block_size)]
+                mb = torch.amax(xb, dim=-1)
+                m2 = torch.maximum(m, mb)
+                c = torch.where(m2 == -float("inf"), torch.zeros_like(m2), m2)
+                d = d * torch.exp(m - c) + torch.sum(torch.exp(xb - c.unsqueeze(-1)), dim=-1)
+                m = m2
+                j += block_size
+            c = torch.where(m == -float("inf"), torch.zeros_like(m), m)
+            return torch.exp(x - c.unsqueeze(-1)) / d.unsqueeze(-1)
+    '''),
+    dedent('''
+        def _stats(block, m, l):
+            m_new = torch.maximum(m, block.amax(-1))
+            shift = torch.nan_to_num(m_new, neginf=0.0)
+            l = l * torch.exp(m - shift) + torch.exp(block - shift[..., None]).sum(-1)
+            return m_new, l
+
+        def online_softmax(x, block_size):
+            m = torch.full(x.shape[:-1], -math.inf, dtype=x.dtype, device=x.device)
+            l = torch.zeros_like(m)
+            for block in torch.split(x, block_size, dim=-1):
+                m, l = _stats(block, m, l)
+            shift = torch.nan_to_num(m, neginf=0.0)
+            return torch.exp(x - shift[..., None]) / l[..., None]
+    '''),
+    dedent('''
+        def online_softmax(x, block_size):
+            m = torch.full(x.shape[:-1], -math.inf, dtype=torch.float64, device=x.device)
+            l = torch.zeros_like(m)
+            x64 = x.to(torch.float64)
+            for j in range(0, x.shape[-1], block_size):
+                blk = x64[..., j:j + block_size]
+                m_new = torch.maximum(m, blk.amax(-1))
+                shift = torch.where(torch.isneginf(m_new), 0.0, m_new)
+                l = l * torch.exp(m - shift) + torch.exp(blk - shift[..., None]).sum(-1)
+                m = m_new
+            shift = torch.where(torch.isneginf(m), 0.0, m)
+            return (torch.exp(x64 - shift[..., None]) / l[..., None]).to(x.dtype)
+    '''),
+    dedent('''
+        import numpy as np
+
+        def online_softmax(x, block_size):
+            a = x.detach().cpu().numpy()
+            m = np.full(a.shape[:-1], -np.inf)
+            l = np.zeros(a.shape[:-1])
+            for j in range(0, a.shape[-1], block_size):
+                b = a[..., j:j + block_size]
+                m_new = np.maximum(m, b.max(axis=-1))
+                shift = np.where(np.isneginf(m_new), 0.0, m_new)
+                with np.errstate(invalid="ignore"):
+                    l = l * np.exp(m - shift) + np.exp(b - shift[..., None]).sum(-1)
+                m = m_new
+            shift = np.where(np.isneginf(m), 0.0, m)
+            out = np.exp(a - shift[..., None]) / l[..., None]
+            return torch.from_numpy(out).to(dtype=x.dtype, device=x.device)
+    '''),
+    dedent('''
+        def online_softmax(x, block_size):
+            maxes, sums = [], []
+            m = torch.full(x.shape[:-1], -math.inf, dtype=x.dtype, device=x.device)
+            l = torch.zeros_like(m)
+            for start in range(0, x.shape[-1], block_size):
+                block = x[..., start:start + block_size]
+                m_next = torch.maximum(m, block.amax(-1))
+                finite = torch.isfinite(m_next)
+                centre = torch.where(finite, m_next, torch.zeros_like(m_next))
+                l = l * torch.exp(m - centre) + torch.exp(block - centre[..., None]).sum(-1)
+                m = m_next
+                maxes.append(m)
+                sums.append(l)
+            centre = torch.where(torch.isfinite(maxes[-1]), maxes[-1], torch.zeros_like(m))
+            return torch.exp(x - centre[..., None]) / sums[-1][..., None]
+    '''),
+]
+
+FLASH_ATTENTION = [
+    dedent('''
+        def flash_attention(q, k, v, causal, block_size):
+            B, H, N, d = q.shape
+            M = k.shape[2]
+            out = torch.empty_like(q)
+            lse = torch.empty(B, H, N, dtype=q.dtype, device=q.device)
+            for i in range(0, N, block_size):
+                qi = q[:, :, i:i + block_size] / math.sqrt(d)
+                rows = qi.shape[2]
+                m = torch.full((B, H, rows), -math.inf, dtype=q.dtype, device=q.device)
+                l = torch.zeros(B, H, rows, dtype=q.dtype, device=q.device)
+                acc = torch.zeros(B, H, rows, v.shape[-1], dtype=q.dtype, device=q.device)
+                end = min(M, i + rows) if causal else M
+                for j in range(0, end, block_size):
+                    s = qi @ k[:, :, j:j + block_size].transpose(-2, -1)
+                    if causal:
+                        qpos = torch.arange(i, i + rows, device=q.device)[:, None]
+                        kpos = torch.arange(j, j + s.shape[-1], device=q.device)[None, :]
+                        s = s.masked_fill(kpos > qpos, -math.inf)
+                    m_new = torch.maximum(m, s.amax(-1))
+                    p = torch.exp(s - m_new[..., None])
+                    alpha = torch.exp(m - m_new)
+                    l = alpha * l + p.sum(-1)
+                    acc = alpha[..., None] * acc + p @ v[:, :, j:j + block_size]
+                    m = m_new
+                out[:, :, i:i + rows] = acc / l[..., None]
+                lse[:, :, i:i + rows] = m + torch.log(l)
+            return out, lse
+    '''),
+    dedent('''
+        def flash_attention(q, k, v, causal, block_size):
+            N, M, d = q.shape[-2], k.shape[-2], q.shape[-1]
+            outs, lses = [], []
+            for q_start in range(0, N, block_size):
+                q_tile = q[..., q_start:q_start + block_size, :] * d ** -0.5
+                n_rows = q_tile.shape[-2]
+                row_max = torch.full(q_tile.shape[:-1], float("-inf"), dtype=q.dtype,
+                                     device=q.device)
+                row_sum = torch.zeros_like(row_max)
+                acc = torch.zeros(*q_tile.shape[:-1], v.shape[-1], dtype=q.dtype, device=q.device)
+                k_end = min(M, q_start + n_rows) if causal else M
+                for k_start in range(0, k_end, block_size):
+                    k_tile = k[..., k_start:k_start + block_size, :]
+                    v_tile = v[..., k_start:k_start + block_size, :]
+                    scores = torch.matmul(q_tile, k_tile.transpose(-1, -2))
+                    if causal and k_start + k_tile.shape[-2] > q_start + 1:
+                        qi = torch.arange(q_start, q_start + n_rows, device=q.device)
+                        kj = torch.arange(k_start, k_start + k_tile.shape[-2], device=q.device)
+                        scores = scores.masked_fill(kj[None, :] > qi[:, None], float("-inf"))
+                    new_max = torch.maximum(row_max, scores.max(dim=-1).values)
+                    weights = torch.exp(scores - new_max.unsqueeze(-1))
+                    correction = torch.exp(row_max - new_max)
+                    row_sum = row_sum * correction + weights.sum(dim=-1)
+                    acc = acc * correction.unsqueeze(-1) + torch.matmul(weights, v_tile)
+                    row_max = new_max
+                outs.append(acc / row_sum.unsqueeze(-1))
+                lses.append(row_max + torch.log(row_sum))
+            return torch.cat(outs, dim=-2), torch.cat(lses, dim=-1)
+    '''),
+    dedent('''
+        def _tile(qi, kj, vj, m, l, acc, mask=None):
+            s = qi @ kj.mT
+            if mask is not None:
+                s = s.masked_fill(mask, float("-inf"))
+            m_new = torch.maximum(m, s.amax(-1))
+            scale = torch.exp(m - m_new)
+            p = torch.exp(s - m_new.unsqueeze(-1))
+            return m_new, scale * l + p.sum(-1), scale.unsqueeze(-1) * acc + p @ vj
+
+        def flash_attention(q, k, v, causal, block_size):
+            B, H, N, d = q.shape
+            M = k.shape[2]
+            out = torch.zeros_like(q)
+            lse = torch.zeros(B, H, N, dtype=q.dtype, device=q.device)
+            for i in range(0, N, block_size):
+                qi = q[:, :, i:i + block_size] / d ** 0.5
+                r = qi.shape[2]
+                m = q.new_full((B, H, r), float("-inf"))
+                l = q.new_zeros((B, H, r))
+                acc = q.new_zeros((B, H, r, v.shape[-1]))
+                for j in range(0, M, block_size):
+                    if causal and j > i + r - 1:
+                        break
+                    kj, vj = k[:, :, j:j + block_size], v[:, :, j:j + block_size]
+                    mask = None
+                    if causal:
+                        mask = (torch.arange(j, j + kj.shape[2], device=q.device)[None, :]
+                                > torch.arange(i, i + r, device=q.device)[:, None])
+                    m, l, acc = _tile(qi, kj, vj, m, l, acc, mask)
+                out[:, :, i:i + r] = acc / l.unsqueeze(-1)
+                lse[:, :, i:i + r] = m + l.log()
+            return out, lse
+    '''),
+    dedent('''
+        def flash_attention(q, k, v, causal, block_size):
+            # q: (B, H, N, d); k, v: (B, H, M, d)
+            B, H, N, d = q.shape
+            M = k.size(2)
+            scale = 1.0 / math.sqrt(d)
+            out = q.new_empty(B, H, N, v.size(-1))
+            lse = q.new_empty(B, H, N)
+            q_blocks = torch.split(q, block_size, dim=2)
+            k_blocks = torch.split(k, block_size, dim=2)
+            v_blocks = torch.split(v, block_size, dim=2)
+            row = 0
+            for qb in q_blocks:
+                rows = qb.size(2)
+                m = torch.full((B, H, rows), -math.inf, dtype=q.dtype, device=q.device)
+                l = torch.zeros_like(m)
+                acc = torch.zeros(B, H, rows, v.size(-1), dtype=q.dtype, device=q.device)
+                col = 0
+                for kb, vb in zip(k_blocks, v_blocks):
+                    if causal and col > row + rows - 1:
+                        break
+                    s = torch.einsum("bhqd,bhkd->bhqk", qb, kb) * scale
+                    if causal:
+                        qi = torch.arange(row, row + rows, device=q.device).view(-1, 1)
+                        kj = torch.arange(col, col + kb.size(2), device=q.device).view(1, -1)
+                        s = torch.where(kj <= qi, s, torch.full_like(s, -math.inf))
+                    m_new = torch.maximum(m, s.max(-1).values)
+                    p = (s - m_new[..., None]).exp()
+                    a = (m - m_new).exp()
+                    l = a * l + p.sum(-1)
+                    acc = a[..., None] * acc + torch.einsum("bhqk,bhkd->bhqd", p, vb)
+                    m = m_new
+                    col += kb.size(2)
+                out[:, :, row:row + rows] = acc / l[..., None]
+                lse[:, :, row:row + rows] = m + l.log()
+                row += rows
+            return out, lse
+    '''),
+    dedent('''
+        def flash_attention(q, k, v, causal, block_size):
+            B, H, N, d = q.shape
+            M = k.shape[-2]
+            out_tiles, lse_tiles = [], []
+            for i0 in range(0, N, block_size):
+                i1 = min(N, i0 + block_size)
+                qi = q[:, :, i0:i1] / math.sqrt(d)
+                m = torch.full((B, H, i1 - i0, 1), -math.inf, dtype=q.dtype, device=q.device)
+                l = torch.zeros_like(m)
+                o = torch.zeros(B, H, i1 - i0, v.shape[-1], dtype=q.dtype, device=q.device)
+                stop = min(M, i1) if causal else M
+                for j0 in range(0, stop, block_size):
+                    j1 = min(M, j0 + block_size)
+                    s = qi @ k[:, :, j0:j1].transpose(2, 3)
+                    if causal and j1 - 1 > i0:
+                        keep = torch.ones(i1 - i0, j1 - j0, dtype=torch.bool,
+                                          device=q.device).tril(diagonal=i0 - j0)
+                        s = s.masked_fill(~keep, -math.inf)
+                    m_new = torch.maximum(m, s.amax(dim=-1, keepdim=True))
+                    p = torch.exp(s - m_new)
+                    c = torch.exp(m - m_new)
+                    l = c * l + p.sum(dim=-1, keepdim=True)
+                    o = c * o + p @ v[:, :, j0:j1]
+                    m = m_new
+                out_tiles.append(o / l)
+                lse_tiles.append((m + torch.log(l)).squeeze(-1))
+            return torch.cat(out_tiles, dim=2), torch.cat(lse_tiles, dim=2)
+    '''),
+    dedent('''
+        def flash_attention(q, k, v, causal, block_size):
+            """Tiled attention with an online softmax; returns (out, logsumexp)."""
+            B, H, N, d = q.shape
+            M = k.shape[2]
+            out = torch.empty(B, H, N, v.shape[-1], dtype=q.dtype, device=q.device)
+            lse = torch.empty(B, H, N, dtype=q.dtype, device=q.device)
+            ks = k / math.sqrt(d)  # scale the keys instead of the queries
+            for i in range(0, N, block_size):
+                qi = q[:, :, i:i + block_size]
+                n = qi.shape[2]
+                m = torch.full((B, H, n), -math.inf, dtype=q.dtype, device=q.device)
+                l = torch.zeros((B, H, n), dtype=q.dtype, device=q.device)
+                acc = torch.zeros((B, H, n, v.shape[-1]), dtype=q.dtype, device=q.device)
+                for j in range(0, M, block_size):
+                    if causal and j >= i + n:
+                        continue
+                    s = qi @ ks[:, :, j:j + block_size].transpose(-2, -1)
+                    if causal:
+                        t = torch.arange(i, i + n, device=q.device)
+                        u = torch.arange(j, j + s.shape[-1], device=q.device)
+                        s = s.masked_fill(u[None] > t[:, None], -math.inf)
+                    m_new = torch.maximum(m, s.amax(-1))
+                    alpha = torch.exp(m - m_new)
+                    p = torch.exp(s - m_new[..., None])
+                    l = alpha * l + p.sum(-1)
+                    acc = acc * alpha[..., None] + p @ v[:, :, j:j + block_size]
+                    m = m_new
+                out[:, :, i:i + n] = acc / l[..., None]
+                lse[:, :, i:i + n] = m + torch.log(l)
+            return out, lse
+    '''),
+    dedent('''
+        def flash_attention(q, k, v, causal, block_size):
+            B, H, N, d = q.shape
+            M = k.shape[2]
+            qf = q.reshape(B * H, N, d) / math.sqrt(d)
+            kf = k.reshape(B * H, M, d)
+            vf = v.reshape(B * H, M, v.shape[-1])
+            out = torch.empty(B * H, N, v.shape[-1], dtype=q.dtype, device=q.device)
+            lse = torch.empty(B * H, N, dtype=q.dtype, device=q.device)
+            for i in range(0, N, block_size):
+                qi = qf[:, i:i + block_size]
+                r = qi.shape[1]
+                m = torch.full((B * H, r), -math.inf, dtype=q.dtype, device=q.device)
+                l = torch.zeros_like(m)
+                acc = torch.zeros(B * H, r, v.shape[-1], dtype=q.dtype, device=q.device)
+                for j in range(0, min(M, i + r) if causal else M, block_size):
+                    s = torch.bmm(qi, kf[:, j:j + block_size].transpose(1, 2))
+                    if causal:
+                        bad = (torch.arange(j, j + s.shape[2], device=q.device)[None, :]
+                               > torch.arange(i, i + r, device=q.device)[:, None])
+                        s = s.masked_fill(bad, -math.inf)
+                    m2 = torch.maximum(m, s.amax(2))
+                    p = torch.exp(s - m2[:, :, None])
+                    f = torch.exp(m - m2)
+                    l = f * l + p.sum(2)
+                    acc = f[:, :, None] * acc + torch.bmm(p, vf[:, j:j + block_size])
+                    m = m2
+                out[:, i:i + r] = acc / l[:, :, None]
+                lse[:, i:i + r] = m + torch.log(l)
+            return out.reshape(B, H, N, -1), lse.reshape(B, H, N)
+    '''),
+    dedent('''
+        def flash_attention(q, k, v, causal, block_size):
+            B, H, N, d = q.shape
+            M = k.shape[2]
+            o = torch.zeros(B, H, N, v.shape[-1], dtype=q.dtype, device=q.device)
+            m = torch.full((B, H, N), -math.inf, dtype=q.dtype, device=q.device)
+            l = torch.zeros(B, H, N, dtype=q.dtype, device=q.device)
+            # key tiles outside, query tiles inside: the same statistics, another loop order
+            for j in range(0, M, block_size):
+                kj, vj = k[:, :, j:j + block_size], v[:, :, j:j + block_size]
+                for i in range(0, N, block_size):
+                    r = min(block_size, N - i)
+                    if causal and j > i + r - 1:
+                        continue
+                    s = (q[:, :, i:i + r] @ kj.transpose(-2, -1)) / math.sqrt(d)
+                    if causal:
+                        s = s.masked_fill(torch.arange(j, j + kj.shape[2], device=q.device)
+                                          > torch.arange(i, i + r, device=q.device)[:, None],
+                                          -math.inf)
+                    mi = m[:, :, i:i + r]
+                    m_new = torch.maximum(mi, s.amax(-1))
+                    p = torch.exp(s - m_new[..., None])
+                    a = torch.exp(mi - m_new)
+                    l[:, :, i:i + r] = a * l[:, :, i:i + r] + p.sum(-1)
+                    o[:, :, i:i + r] = a[..., None] * o[:, :, i:i + r] + p @ vj
+                    m[:, :, i:i + r] = m_new
+            return o / l[..., None], m + torch.log(l)
+    '''),
+    dedent('''
+        def flash_attention(q, k, v, causal, block_size):
+            B, H, N, d = q.shape
+            M = k.shape[2]
+            results, lses = [], []
+            for i in range(0, N, block_size):
+                qi = q[:, :, i:i + block_size]
+                r = qi.shape[2]
+                m = torch.full((B, H, r), -math.inf, dtype=q.dtype, device=q.device)
+                l = torch.zeros((B, H, r), dtype=q.dtype, device=q.device)
+                acc = torch.zeros((B, H, r, v.shape[-1]), dtype=q.dtype, device=q.device)
+                for j in range(0, M, block_size):
+                    s = (qi @ k[:, :, j:j + block_size].transpose(-2, -1)) * (1 / math.sqrt(d))
+                    if causal:
+                        allowed = (torch.arange(i, i + r, device=q.device)[:, None]
+                                   >= torch.arange(j, j + s.shape[-1], device=q.device)[None])
+                        if not allowed.any():
+                            break  # this tile and every later one lie after the queries
+                        s = s.masked_fill(~allowed, -math.inf)
+                    tile_max = s.amax(-1)
+                    m_new = torch.where(tile_max > m, tile_max, m)
+                    p = torch.exp(s - m_new[..., None])
+                    a = torch.exp(m - m_new)
+                    l = l * a + p.sum(-1)
+                    acc = acc * a[..., None] + p @ v[:, :, j:j + block_size]
+                    m = m_new
+                results.append(acc / l[..., None])
+                lses.append(m + l.log())
+            return torch.cat(results, 2), torch.cat(lses, 2)
+    '''),
+    dedent('''
+        def flash_attention(q, k, v, causal, block_size):
+            B, H, N, d = q.shape
+            M = k.shape[2]
+            wide = torch.float64
+            out = torch.empty(B, H, N, v.shape[-1], dtype=q.dtype, device=q.device)
+            lse = torch.empty(B, H, N, dtype=q.dtype, device=q.device)
+            for i in range(0, N, block_size):
+                qi = q[:, :, i:i + block_size].to(wide) / math.sqrt(d)
+                r = qi.shape[2]
+                m = torch.full((B, H, r), -math.inf, dtype=wide, device=q.device)
+                l = torch.zeros((B, H, r), dtype=wide, device=q.device)
+                acc = torch.zeros((B, H, r, v.shape[-1]), dtype=wide, device=q.device)
+                for j in range(0, (min(M, i + r) if causal else M), block_size):
+                    s = qi @ k[:, :, j:j + block_size].to(wide).transpose(-2, -1)
+                    if causal:
+                        s = s.masked_fill(
+                            torch.arange(j, j + s.shape[-1], device=q.device)[None, :]
+                            > torch.arange(i, i + r, device=q.device)[:, None], -math.inf)
+                    m_new = torch.maximum(m, s.amax(-1))
+                    p = torch.exp(s - m_new[..., None])
+                    a = torch.exp(m - m_new)
+                    l = a * l + p.sum(-1)
+                    acc = a[..., None] * acc + p @ v[:, :, j:j + block_size].to(wide)
+                    m = m_new
+                out[:, :, i:i + r] = (acc / l[..., None]).to(q.dtype)
+                lse[:, :, i:i + r] = (m + torch.log(l)).to(q.dtype)
+            return out, lse
+    '''),
+]
+
 ANSWERS: dict[str, list[str]] = {
     "softmax": SOFTMAX,
     "scaled_dot_product_attention": SCALED_DOT_PRODUCT_ATTENTION,
@@ -1562,4 +2038,6 @@ ANSWERS: dict[str, list[str]] = {
     "multi_head_self_attention": MULTI_HEAD_SELF_ATTENTION,
     "cross_attention": CROSS_ATTENTION,
     "offset_profile": OFFSET_PROFILE,
+    "online_softmax": ONLINE_SOFTMAX,
+    "flash_attention": FLASH_ATTENTION,
 }

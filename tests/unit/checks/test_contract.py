@@ -32,6 +32,8 @@ REFERENCES = {
     "merge_heads": reference.merge_heads,
     "multi_head_self_attention": reference.MultiHeadSelfAttention,
     "offset_profile": reference.offset_profile,
+    "online_softmax": reference.online_softmax,
+    "flash_attention": reference.flash_attention_lse,
 }
 NAMES = sorted(CHECKS)
 VARIANTS = [(name, mistake.name, i) for name in NAMES for mistake in CHECKS[name].mistakes
