@@ -10,6 +10,7 @@
     plot_learning_curves({"1 head": summary, ...})   # accuracy during training, mean ± sd
     plot_copy_memory(summary)                        # recall against distance, per model
     plot_sequence_cost(cost)                         # attention's time and memory against T
+    plot_flash_cost(cost)                            # naive, flash and SDPA against N
 
 Each returns the Figure it drew. In a notebook, end the cell with `plt.show()`; `ax=` (where
 offered) draws into your own axes. With `pyplot=False` the figure is a bare Agg figure that
@@ -19,6 +20,7 @@ pyplot never sees, and `png_bytes(fig)` turns it into a PNG: the fast path of th
 from attn_course.viz.attention import attention_heads, attention_heatmap
 from attn_course.viz.curves import plot_learning_curves
 from attn_course.viz.figure import new_figure, png_bytes
+from attn_course.viz.flash import plot_flash_cost
 from attn_course.viz.head_split import plot_head_split
 from attn_course.viz.heads_png import attention_heads_png
 from attn_course.viz.long_range import plot_copy_memory, plot_sequence_cost
@@ -33,6 +35,7 @@ __all__ = [
     "mask_heatmap",
     "new_figure",
     "plot_copy_memory",
+    "plot_flash_cost",
     "plot_head_split",
     "plot_learning_curves",
     "plot_positional_encoding",

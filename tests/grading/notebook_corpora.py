@@ -1,4 +1,4 @@
-"""Attacks on the graded notebooks 01, 03, 04 and 05, each with what the grader must conclude.
+"""Attacks on the graded notebooks 01, 03, 04, 05 and 08, each with what the grader must conclude.
 
 A submission is the student notebook with some answer cells replaced (the others keep the
 course's solution, so every item not under attack must still pass). `Expect` gives, per item,
@@ -225,5 +225,59 @@ ATTACKS_05 = {
         {"profile-check": ("failed", 0, "keys after the query")}),
 }
 
+# ---- notebook 08: flash attention -------------------------------------------------------------
+NOTEBOOK_08 = "08_flash_attention"
+ATTACKS_08 = {
+    "solution": Attack({}, {"online-check": ("passed", 3, ""), "flash-check": ("passed", 5, "")}),
+    "calls_sdpa_and_softmax": Attack(
+        {"online-answer": _code("""\
+            def online_softmax(x, block_size):
+                return torch.softmax(x, dim=-1)
+            """),
+         "flash-answer": _code("""\
+            def flash_attention(q, k, v, causal, block_size):
+                out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+                s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+                if causal:
+                    s = s.masked_fill(torch.ones_like(s, dtype=torch.bool).triu(1), -math.inf)
+                return out, s.logsumexp(-1)
+            """)},
+        {"online-check": ("policy_violation", 0, "`torch.softmax`"),
+         "flash-check": ("policy_violation", 0, "F.scaled_dot_product_attention")}),
+    "borrows_the_reference": Attack(
+        {"flash-answer": "flash_attention = reference.flash_attention_lse\n"},
+        {"online-check": ("passed", 3, ""), "flash-check": ("policy_violation", 0, "`reference`")}),
+    "forgets_the_rescale": Attack(
+        {"flash-answer": _code("""\
+            def flash_attention(q, k, v, causal, block_size):
+                B, H, N, d = q.shape
+                M = k.shape[2]
+                out = torch.empty_like(q)
+                lse = torch.empty(B, H, N, dtype=q.dtype)
+                for i in range(0, N, block_size):
+                    qi = q[:, :, i:i + block_size] / math.sqrt(d)
+                    r = qi.shape[2]
+                    m = torch.full((B, H, r), -math.inf, dtype=q.dtype)
+                    l = torch.zeros(B, H, r, dtype=q.dtype)
+                    acc = torch.zeros(B, H, r, d, dtype=q.dtype)
+                    for j in range(0, min(M, i + r) if causal else M, block_size):
+                        s = qi @ k[:, :, j:j + block_size].transpose(-2, -1)
+                        if causal:
+                            s = s.masked_fill(torch.arange(j, j + s.shape[-1])[None]
+                                              > torch.arange(i, i + r)[:, None], -math.inf)
+                        m_new = torch.maximum(m, s.amax(-1))
+                        p = torch.exp(s - m_new[..., None])
+                        alpha = torch.exp(m - m_new)
+                        l = alpha * l + p.sum(-1)
+                        acc = acc + p @ v[:, :, j:j + block_size]
+                        m = m_new
+                    out[:, :, i:i + r] = acc / l[..., None]
+                    lse[:, :, i:i + r] = m + torch.log(l)
+                return out, lse
+            """)},
+        {"online-check": ("passed", 3, ""),
+         "flash-check": ("failed", 0, "the accumulator is not rescaled")}),
+}
+
 CORPORA = {NOTEBOOK_01: ATTACKS_01, NOTEBOOK_03: ATTACKS_03, NOTEBOOK_04: ATTACKS_04,
-           NOTEBOOK_05: ATTACKS_05}
+           NOTEBOOK_05: ATTACKS_05, NOTEBOOK_08: ATTACKS_08}

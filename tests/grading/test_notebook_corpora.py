@@ -1,5 +1,5 @@
-"""Notebooks 01, 03, 04 and 05 graded against their attacks: every graded cell is a probe, nothing
-the kernel says is believed unverified, and answers that delegate score nothing.
+"""The graded notebooks against their attacks: every graded cell is a probe, nothing the kernel
+says is believed unverified, and answers that delegate score nothing.
 
 Each notebook's corpus is graded in one `attn-course grade --jobs 2` run; the attacks with an
 `unchecked` expectation are graded again with --no-answer-policy, where the probes and the
@@ -84,4 +84,5 @@ def test_a_corpus_for_every_graded_notebook_with_module_checks():
     graded = {p.stem for p in (ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")
               if any(i.kind == "auto" for i in load_source(p).items)}
     assert {"01_scaled_dot_product_attention", "03_self_attention",
-            "04_multi_head_attention", "05_why_several_heads"} <= set(CORPORA) <= graded
+            "04_multi_head_attention", "05_why_several_heads",
+            "08_flash_attention"} <= set(CORPORA) <= graded

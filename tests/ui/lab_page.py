@@ -94,11 +94,12 @@ def open_notebook(page: Page, lab: Lab, path: str, workspace: str) -> None:
     page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
 
 
-def run_all(page: Page) -> float:
-    """Clear every output, run all cells, wait until done. Returns the seconds it took."""
+def run_all(page: Page, timeout_ms: int = WAIT_MS) -> float:
+    """Clear every output, run all cells, wait until done (at most `timeout_ms`). Returns the
+    seconds it took."""
     start = time.monotonic()
-    page.evaluate(RUN_ALL_JS, WAIT_MS)
-    page.wait_for_function(RUN_FINISHED_JS, timeout=WAIT_MS, polling=250)
+    page.evaluate(RUN_ALL_JS, timeout_ms)
+    page.wait_for_function(RUN_FINISHED_JS, timeout=timeout_ms, polling=250)
     return time.monotonic() - start
 
 
