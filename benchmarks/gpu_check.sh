@@ -53,4 +53,7 @@ echo "== pytest -m gpu"
 echo "== reference MHA vs nn.MultiheadAttention on the GPU"
 "$PY" benchmarks/bench_mha.py --device cuda || status=1
 
+echo "== flash attention in PyTorch vs naive and SDPA on the GPU"
+"$PY" benchmarks/bench_flash.py --device cuda --min-run-time 1 || status=1
+
 exit $status
