@@ -18,6 +18,7 @@ from attn_course.checks.attention import (
     SCALED_DOT_PRODUCT_ATTENTION_CHECK,
     check_scaled_dot_product_attention,
 )
+from attn_course.checks.batched_heads import BATCHED_HEADS_CHECK, check_batched_heads
 from attn_course.checks.check import Check
 from attn_course.checks.cross_attention import CROSS_ATTENTION_CHECK, check_cross_attention
 from attn_course.checks.flash import (
@@ -59,10 +60,12 @@ CHECKS: dict[str, Check] = {
         OFFSET_PROFILE_CHECK,
         ONLINE_SOFTMAX_CHECK,
         FLASH_ATTENTION_CHECK,
+        BATCHED_HEADS_CHECK,
     )
 }
 
 __all__ = [
+    "BATCHED_HEADS_CHECK",
     "CHECKS",
     "CAUSAL_MASK_CHECK",
     "CROSS_ATTENTION_CHECK",
@@ -84,6 +87,7 @@ __all__ = [
     "Mistake",
     "Record",
     "Verdict",
+    "check_batched_heads",
     "check_causal_mask",
     "check_cross_attention",
     "check_flash_attention",

@@ -11,6 +11,7 @@ from attn_course.reference.attention import (
     scaled_dot_product_attention,
     softmax,
 )
+from attn_course.reference.batched_heads import heads_batched, heads_loop
 from attn_course.reference.cross_attention import cross_attention
 from attn_course.reference.flash import flash_attention, flash_attention_lse, online_softmax
 from attn_course.reference.flash_triton import triton_available, triton_flash_attention
@@ -36,6 +37,8 @@ __all__ = [
     "flash_attention",
     "flash_attention_lse",
     "from_torch",
+    "heads_batched",
+    "heads_loop",
     "key_padding_mask",
     "merge_heads",
     "offset_profile",

@@ -11,6 +11,7 @@
     plot_copy_memory(summary)                        # recall against distance, per model
     plot_sequence_cost(cost)                         # attention's time and memory against T
     plot_flash_cost(cost)                            # naive, flash and SDPA against N
+    plot_heads_timing(timing)                        # heads looped against batched
 
 Each returns the Figure it drew. In a notebook, end the cell with `plt.show()`; `ax=` (where
 offered) draws into your own axes. With `pyplot=False` the figure is a bare Agg figure that
@@ -21,6 +22,7 @@ from attn_course.viz.attention import attention_heads, attention_heatmap
 from attn_course.viz.curves import plot_learning_curves
 from attn_course.viz.figure import new_figure, png_bytes
 from attn_course.viz.flash import plot_flash_cost
+from attn_course.viz.gpu import plot_heads_timing
 from attn_course.viz.head_split import plot_head_split
 from attn_course.viz.heads_png import attention_heads_png
 from attn_course.viz.long_range import plot_copy_memory, plot_sequence_cost
@@ -37,6 +39,7 @@ __all__ = [
     "plot_copy_memory",
     "plot_flash_cost",
     "plot_head_split",
+    "plot_heads_timing",
     "plot_learning_curves",
     "plot_positional_encoding",
     "plot_scaling",

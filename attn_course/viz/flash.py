@@ -19,16 +19,22 @@ STYLE = {
     "naive": {"color": "#c0392b", "marker": "s", "label": "naive: scores in memory"},
     "flash": {"color": "#2b6cb0", "marker": "o", "label": "flash (tiled, PyTorch)"},
     "sdpa": {"color": "#239b56", "marker": "^", "label": "F.scaled_dot_product_attention"},
+    "sdpa:math": {"color": "#c0392b", "marker": "s", "label": "SDPA, math backend"},
+    "sdpa:flash": {"color": "#2b6cb0", "marker": "o", "label": "SDPA, flash backend"},
+    "sdpa:efficient": {"color": "#7d3c98", "marker": "D", "label": "SDPA, memory-efficient"},
+    "sdpa:cudnn": {"color": "#d68910", "marker": "v", "label": "SDPA, cuDNN backend"},
 }
 
 
 def plot_flash_cost(cost: Mapping, *, pyplot: bool = True) -> Figure:
     """Two log-log panels against N: extra peak memory (with one N x N score tensor's size),
-    and median time, for each method in `cost` (as `experiments.flash_cost` returns it)."""
+    and median time, for each method in `cost` (as `experiments.flash_cost` or
+    `experiments.gpu_speed.backend_cost` returns it)."""
     N = np.asarray(cost["seq_lens"], dtype=float)
     fig = new_figure(12, 4.2, pyplot=pyplot, layout="constrained")
     left, right = fig.subplots(1, 2)
-    where = f"{cost['heads']} heads, d = {cost['head_dim']}, float32, {cost['device']}"
+    dtype = cost.get("dtype", "float32")
+    where = f"{cost['heads']} heads, d = {cost['head_dim']}, {dtype}, {cost['device']}"
     for name, values in cost["memory_mib"].items():
         left.loglog(N, np.maximum(values, 1e-2), **STYLE.get(name, {"label": name}))
     left.loglog(N, cost["scores_mib"], color="grey", ls=":", label="one (H, N, N) score tensor")

@@ -2027,6 +2027,108 @@ FLASH_ATTENTION = [
     '''),
 ]
 
+BATCHED_HEADS = [
+    dedent('''
+        def batched_heads(x, w_q, w_k, w_v):
+            xh = x.unsqueeze(1)                               # (B, 1, T, D)
+            q, k, v = xh @ w_q, xh @ w_k, xh @ w_v            # (B, H, T, d)
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            return torch.softmax(scores, dim=-1) @ v
+    '''),
+    dedent('''
+        def batched_heads(x, w_q, w_k, w_v):
+            q = torch.einsum("btD,hDd->bhtd", x, w_q)
+            k = torch.einsum("btD,hDd->bhtd", x, w_k)
+            v = torch.einsum("btD,hDd->bhtd", x, w_v)
+            s = torch.einsum("bhqd,bhkd->bhqk", q, k) / math.sqrt(w_q.shape[-1])
+            return torch.einsum("bhqk,bhkd->bhqd", s.softmax(-1), v)
+    '''),
+    dedent('''
+        def batched_heads(x, w_q, w_k, w_v):
+            B, T, D = x.shape
+            H, _, d = w_q.shape
+            def project(w):
+                # all heads side by side: (D, H * d), then split the features back into heads
+                flat = x @ w.permute(1, 0, 2).reshape(D, H * d)   # (B, T, H * d)
+                return flat.view(B, T, H, d).transpose(1, 2)       # (B, H, T, d)
+            q, k, v = project(w_q), project(w_k), project(w_v)
+            w = F.softmax(q @ k.transpose(2, 3) / math.sqrt(d), dim=-1)
+            return w @ v
+    '''),
+    dedent('''
+        def batched_heads(x, w_q, w_k, w_v):
+            d = w_q.shape[-1]
+            q = torch.matmul(x[:, None], w_q)
+            k = torch.matmul(x[:, None], w_k)
+            v = torch.matmul(x[:, None], w_v)
+            weights = torch.softmax(torch.matmul(q, k.mT) * d ** -0.5, dim=-1)
+            return torch.matmul(weights, v)
+    '''),
+    dedent('''
+        def batched_heads(x, w_q, w_k, w_v):
+            """every head at once: (B, T, D), (H, D, d) x 3 -> (B, H, T, d)"""
+            w = torch.stack([w_q, w_k, w_v])                     # (3, H, D, d)
+            qkv = x[None, :, None] @ w[:, None]                  # (3, B, H, T, d)
+            q, k, v = qkv.unbind(0)
+            scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.size(-1))
+            scores = scores - scores.amax(-1, keepdim=True)
+            p = scores.exp()
+            return (p / p.sum(-1, keepdim=True)) @ v
+    '''),
+    dedent('''
+        def batched_heads(x, w_q, w_k, w_v):
+            B, T, D = x.shape
+            H, _, d = w_q.shape
+            xs = x.unsqueeze(1).expand(B, H, T, D).reshape(B * H, T, D)
+            def proj(w):
+                return torch.bmm(xs, w.unsqueeze(0).expand(B, H, D, d).reshape(B * H, D, d))
+            q, k, v = proj(w_q), proj(w_k), proj(w_v)
+            a = torch.softmax(torch.bmm(q, k.transpose(1, 2)) / math.sqrt(d), dim=-1)
+            return torch.bmm(a, v).view(B, H, T, d)
+    '''),
+    dedent('''
+        def batched_heads(x, w_q, w_k, w_v):
+            head_size = w_q.size(2)
+            x4 = x.unsqueeze(dim=1)
+            queries = x4.matmul(w_q)
+            keys = x4.matmul(w_k)
+            values = x4.matmul(w_v)
+            logits = queries.matmul(keys.transpose(-2, -1)).div(math.sqrt(head_size))
+            return logits.softmax(dim=-1).matmul(values)
+    '''),
+    dedent('''
+        def batched_heads(x, w_q, w_k, w_v):
+            # (B, T, D) x (H, D, d): tensordot over D gives (B, T, H, d)
+            q = torch.tensordot(x, w_q, dims=([2], [1])).permute(0, 2, 1, 3)
+            k = torch.tensordot(x, w_k, dims=([2], [1])).permute(0, 2, 1, 3)
+            v = torch.tensordot(x, w_v, dims=([2], [1])).permute(0, 2, 1, 3)
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+            return torch.softmax(att, dim=-1) @ v
+    '''),
+    dedent('''
+        def batched_heads(x, w_q, w_k, w_v):
+            H, D, d = w_q.shape
+            w_all = torch.cat([w_q, w_k, w_v], dim=-1)           # (H, D, 3d)
+            qkv = x.unsqueeze(1) @ w_all                          # (B, H, T, 3d)
+            q, k, v = qkv.split(d, dim=-1)
+            s = q @ k.transpose(-2, -1) / math.sqrt(d)
+            e = torch.exp(s - s.max(dim=-1, keepdim=True).values)
+            return (e / e.sum(dim=-1, keepdim=True)) @ v
+    '''),
+    dedent('''
+        import numpy as np
+
+        def batched_heads(x, w_q, w_k, w_v):
+            xa = x.detach().cpu().numpy()
+            q, k, v = (np.einsum("btD,hDd->bhtd", xa, w.detach().cpu().numpy())
+                       for w in (w_q, w_k, w_v))
+            s = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+            s = np.exp(s - s.max(axis=-1, keepdims=True))
+            out = (s / s.sum(axis=-1, keepdims=True)) @ v
+            return torch.from_numpy(out).to(dtype=x.dtype, device=x.device)
+    '''),
+]
+
 ANSWERS: dict[str, list[str]] = {
     "softmax": SOFTMAX,
     "scaled_dot_product_attention": SCALED_DOT_PRODUCT_ATTENTION,
@@ -2040,4 +2142,5 @@ ANSWERS: dict[str, list[str]] = {
     "offset_profile": OFFSET_PROFILE,
     "online_softmax": ONLINE_SOFTMAX,
     "flash_attention": FLASH_ATTENTION,
+    "batched_heads": BATCHED_HEADS,
 }

@@ -1,4 +1,4 @@
-"""Attacks on the graded notebooks 01, 03, 04, 05 and 08, each with what the grader must conclude.
+"""Attacks on the graded notebooks, each with what the grader must conclude.
 
 A submission is the student notebook with some answer cells replaced (the others keep the
 course's solution, so every item not under attack must still pass). `Expect` gives, per item,
@@ -279,5 +279,30 @@ ATTACKS_08 = {
          "flash-check": ("failed", 0, "the accumulator is not rescaled")}),
 }
 
+# ---- notebook 06: GPU acceleration ------------------------------------------------------------
+NOTEBOOK_06 = "06_gpu_acceleration"
+ATTACKS_06 = {
+    "solution": Attack({}, {"batched-check": ("passed", 3, "")}),
+    "wraps_torch_attention": Attack(
+        {"batched-answer": _code("""\
+            def batched_heads(x, w_q, w_k, w_v):
+                H, D, d = w_q.shape
+                mha = torch.nn.MultiheadAttention(D, H, batch_first=True)
+                return mha(x, x, x)[0]
+            """)},
+        {"batched-check": ("policy_violation", 0, "MultiheadAttention")}),
+    "borrows_the_loop": Attack(
+        {"batched-answer": "batched_heads = reference.heads_loop\n"},
+        {"batched-check": ("policy_violation", 0, "`reference`")}),
+    "scales_by_the_model_width": Attack(
+        {"batched-answer": _code("""\
+            def batched_heads(x, w_q, w_k, w_v):
+                xh = x.unsqueeze(1)
+                q, k, v = xh @ w_q, xh @ w_k, xh @ w_v
+                return torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(x.shape[-1]), -1) @ v
+            """)},
+        {"batched-check": ("failed", 0, "divided by √D")}),
+}
+
 CORPORA = {NOTEBOOK_01: ATTACKS_01, NOTEBOOK_03: ATTACKS_03, NOTEBOOK_04: ATTACKS_04,
-           NOTEBOOK_05: ATTACKS_05, NOTEBOOK_08: ATTACKS_08}
+           NOTEBOOK_05: ATTACKS_05, NOTEBOOK_06: ATTACKS_06, NOTEBOOK_08: ATTACKS_08}

@@ -58,6 +58,7 @@ EXERCISES: dict[str, Exercise] = {
     "offset_profile": Exercise("05_why_several_heads.ipynb", "profile-answer", "offset_profile"),
     "online_softmax": Exercise("08_flash_attention.ipynb", "online-answer", "online_softmax"),
     "flash_attention": Exercise("08_flash_attention.ipynb", "flash-answer", "flash_attention"),
+    "batched_heads": Exercise("06_gpu_acceleration.ipynb", "batched-answer", "batched_heads"),
 }
 # Names a multi-head answer may take from the student's other answer cells of its notebook.
 FROM_OTHER_CELLS = {"multi_head_self_attention": ("split_heads", "merge_heads")}

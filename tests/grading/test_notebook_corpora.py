@@ -84,5 +84,5 @@ def test_a_corpus_for_every_graded_notebook_with_module_checks():
     graded = {p.stem for p in (ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")
               if any(i.kind == "auto" for i in load_source(p).items)}
     assert {"01_scaled_dot_product_attention", "03_self_attention",
-            "04_multi_head_attention", "05_why_several_heads",
+            "04_multi_head_attention", "05_why_several_heads", "06_gpu_acceleration",
             "08_flash_attention"} <= set(CORPORA) <= graded

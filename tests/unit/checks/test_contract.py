@@ -34,6 +34,7 @@ REFERENCES = {
     "offset_profile": reference.offset_profile,
     "online_softmax": reference.online_softmax,
     "flash_attention": reference.flash_attention_lse,
+    "batched_heads": reference.heads_batched,
 }
 NAMES = sorted(CHECKS)
 VARIANTS = [(name, mistake.name, i) for name in NAMES for mistake in CHECKS[name].mistakes
