@@ -491,6 +491,20 @@ class _Judge(ast.NodeVisitor):
 
 UNREADABLE = ("is nested too deeply to be read: split long expressions and deep nesting into "
               "several statements")
+# The deepest syntax tree read (a sum of n terms is n deep): far beyond any honest answer, and a
+# fixed bound, so that the verdict does not depend on the interpreter's recursion limit (which
+# torch.compile, for one, raises).
+MAX_DEPTH = 200
+
+
+def _depth(tree: ast.AST) -> int:
+    """How deep the tree is, walked without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def violations(source: str, rules: Rules = Rules()) -> list[Violation]:
@@ -502,6 +516,8 @@ def violations(source: str, rules: Rules = Rules()) -> list[Violation]:
     except SyntaxError:  # the kernel reports it as the student's error
         return []
     except (RecursionError, MemoryError, ValueError):
+        return [Violation(1, "the cell", UNREADABLE)]
+    if _depth(tree) > MAX_DEPTH:
         return [Violation(1, "the cell", UNREADABLE)]
     try:
         found = _Judge(source, tree, rules).found

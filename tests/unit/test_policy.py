@@ -67,6 +67,7 @@ REFUSED = [
      "functools.singledispatch", 1),
     ("too deep to parse", "x = " + "+".join(["q"] * 100_000) + "\n", "nested too deeply", 1),
     ("too deep to walk", "x = " + "+".join(["q"] * 600) + "\n", "nested too deeply", 1),
+    ("deeper than the bound", "x = " + "+".join(["q"] * 250) + "\n", "nested too deeply", 1),
 ]
 
 
@@ -155,3 +156,18 @@ def test_self_study_sees_through_a_cache_decorator():
 
     with pytest.raises(CheckFailed, match="generate_square_subsequent_mask"):
         check_causal_mask(causal_mask)
+
+
+def test_the_depth_bound_does_not_follow_the_recursion_limit():
+    """torch.compile raises the interpreter's recursion limit; the verdict stays the same."""
+    import sys
+
+    answer = "x = " + "+".join(["q"] * 600) + "\n"
+    limit = sys.getrecursionlimit()
+    try:
+        sys.setrecursionlimit(20_000)
+        assert any("nested too deeply" in str(v) for v in violations(answer, ATTENTION))
+    finally:
+        sys.setrecursionlimit(limit)
+    assert not any("nested too deeply" in str(v)
+                   for v in violations("x = " + "+".join(["q"] * 50) + "\n", ATTENTION))
