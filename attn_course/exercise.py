@@ -8,11 +8,15 @@ Demo cells after an exercise should run even before the exercise is done:
 returns the student's result when it matches the reference, else the reference's result and a
 one-line note saying why. ``try_student_module`` does the same for an ``nn.Module`` class: it
 builds the student's class with the reference's weights and uses it when it computes the same.
+``try_student_checked`` uses the student's object once its exercise's check passes (a Triton
+kernel, which only the check runs safely: it fences the kernel's memory in).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -132,3 +136,27 @@ def try_student_module(
         return module, agrees
 
     return _student_or_reference(_name(cls), attempt, expected, quiet)
+
+
+
+def try_student_checked(obj: Any, check: Callable[[Any], Any], *, fallback: Any,
+                        quiet: bool = False) -> Any:
+    """obj if check(obj) passes, else fallback, with a one-line note saying why (the check's
+    first line: which cases failed, or why it was skipped)."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            result = check(obj)
+        if getattr(result, "passed", False):
+            return obj
+        reason = f"`{_name(obj)}` was not checked: {str(result).split('. ', 1)[-1][:160]}"
+    except NotImplementedError:
+        reason = f"`{_name(obj)}` is not written yet"
+    except Exception as e:  # CheckFailed, or anything the check could not catch
+        diagnosis = getattr(getattr(e, "verdict", None), "diagnosis", None)
+        first = (str(e).splitlines() or [""])[0].split(": ", 1)[-1].rstrip(".")
+        reason = (f"`{_name(obj)}` is not written yet"
+                  if diagnosis is not None and diagnosis.title.startswith("not implemented")
+                  else f"`{_name(obj)}` does not pass its check yet ({first[:160]})")
+    if not quiet:
+        print(f"{NOTE}: {reason}.")
+    return fallback

@@ -3,7 +3,8 @@
     violations(source, rules) -> list[Violation]      static: the code is parsed, never run
 
 An answer cell may use the names it defines itself, the names the student's other answer cells
-define (`Rules.own`), the modules of `ALLOWED_NAMES` (torch, nn, F, math, np) and safe builtins.
+define (`Rules.own`), the modules of `ALLOWED_NAMES` (torch, nn, F, math, np, and triton and tl
+for a kernel) and safe builtins.
 It may not
 
 - use any other name the notebook defines (a reference bound by the setup cell, a preview's
@@ -51,19 +52,23 @@ ALLOWED_NAMES: dict[str, str] = {
     "math": "math",
     "np": "numpy",
     "numpy": "numpy",
+    "triton": "triton",
+    "tl": "triton.language",
 }
 # Modules an answer may import (and their submodules, less `BLOCKED_MODULES`).
 ALLOWED_MODULES = ("torch", "numpy", "math", "typing", "functools", "itertools", "collections",
-                   "dataclasses", "warnings")
+                   "dataclasses", "warnings", "triton")
 # Submodules that load code or data a static reading cannot see, or reach below Python.
 BLOCKED_MODULES = ("torch.hub", "torch.package", "torch.serialization", "torch.library",
                    "torch.utils.cpp_extension", "torch.fx", "torch.jit", "numpy.lib",
-                   "numpy.ctypeslib", "numpy.f2py")
+                   "numpy.ctypeslib", "numpy.f2py", "triton.runtime", "triton.compiler",
+                   "triton.backends", "triton.tools", "triton.testing", "triton.knobs",
+                   "triton.profiler")
 # Objects that run code hidden from a static reading (pickles), below Python, or that evaluate
 # strings as names of the notebook (annotations).
 BLOCKED_OBJECTS = ("torch.load", "torch.ops", "torch.classes", "numpy.load",
                    "typing.get_type_hints", "typing.ForwardRef", "functools.singledispatch",
-                   "functools.singledispatchmethod")
+                   "functools.singledispatchmethod", "triton.language.inline_asm_elementwise")
 
 SAFE_BUILTINS = frozenset({
     "abs", "all", "any", "bool", "callable", "complex", "dict", "divmod", "enumerate", "filter",

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # On a machine with a CUDA GPU: the GPU-marked tests (the grader's end-to-end CUDA grading among
-# them), then the GPU benchmark, in one run of a few minutes.
+# them), then the GPU benchmarks (the Triton kernel's TFLOP/s against SDPA's flash backend, heads
+# batched against looped, the reference MHA, flash attention's memory), in a few minutes. The
+# output is kept in benchmarks/results/gpu_check-<device>.txt (in $OUT/ when that is set).
 #   bash benchmarks/gpu_check.sh
 #
 # With a .venv (made by `make install`) it uses that. Without one — a cluster GPU node, offline,
@@ -10,8 +12,6 @@
 # into a folder of its own (nothing of the node's Python is changed).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-status=0
-
 if [ -x .venv/bin/python ]; then
     PY=.venv/bin/python
 else
@@ -44,16 +44,36 @@ EOF
     fi
 fi
 
-"$PY" -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; \
-print('torch', torch.__version__, 'on', torch.cuda.get_device_name(0))" || exit 1
+device=$("$PY" -c "import sys, torch; torch.cuda.is_available() or sys.exit('gpu_check: no \
+CUDA device here (torch.cuda.is_available() is False)'); print(torch.cuda.get_device_name(0))") \
+    || exit 1
+# the output is kept, named after the device: in $OUT when the caller gives one, else here
+results=${OUT:-benchmarks/results}
+mkdir -p "$results"
+log="$results/gpu_check-$(echo "$device" | tr -c 'A-Za-z0-9\n' '-' | tr -s '-').txt"
 
-echo "== pytest -m gpu"
-"$PY" -m pytest -m gpu -q -p no:cacheprovider tests/unit tests/grading || status=1
+checks() {
+    local status=0
+    echo "== $(date -u +%Y-%m-%dT%H:%MZ) $device, torch $("$PY" -c 'import torch; print(torch.__version__)')"
 
-echo "== reference MHA vs nn.MultiheadAttention on the GPU"
-"$PY" benchmarks/bench_mha.py --device cuda || status=1
+    echo "== pytest -m gpu (the Triton check compiled, CUDA against the CPU, notebooks 06 and 08 graded on the GPU)"
+    "$PY" -m pytest -m gpu -q -p no:cacheprovider tests/unit tests/grading || status=1
 
-echo "== flash attention in PyTorch vs naive and SDPA on the GPU"
-"$PY" benchmarks/bench_flash.py --device cuda --min-run-time 1 || status=1
+    echo "== the course's Triton kernel against SDPA's flash backend, TFLOP/s"
+    "$PY" benchmarks/bench_triton.py --min-run-time 0.3 || status=1
 
-exit $status
+    echo "== heads looped against heads batched"
+    "$PY" benchmarks/bench_heads.py --device cuda --min-run-time 0.3 || status=1
+
+    echo "== reference MHA vs nn.MultiheadAttention on the GPU"
+    "$PY" benchmarks/bench_mha.py --device cuda --min-run-time 1 || status=1
+
+    echo "== flash attention in PyTorch vs naive and SDPA on the GPU"
+    "$PY" benchmarks/bench_flash.py --device cuda --min-run-time 1 || status=1
+    return $status
+}
+
+checks 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+echo "kept in $log"
+exit "$status"

@@ -27,6 +27,7 @@ from attn_course.checks.flash import (
     check_flash_attention,
     check_online_softmax,
 )
+from attn_course.checks.flash_kernel import FLASH_KERNEL_CHECK, check_flash_kernel
 from attn_course.checks.head_profile import OFFSET_PROFILE_CHECK, check_offset_profile
 from attn_course.checks.heads import (
     MERGE_HEADS_CHECK,
@@ -39,7 +40,13 @@ from attn_course.checks.mha import MULTI_HEAD_SELF_ATTENTION_CHECK, check_multi_
 from attn_course.checks.mistakes import Mistake
 from attn_course.checks.positional import POSITIONAL_ENCODING_CHECK, check_positional_encoding
 from attn_course.checks.records import Case, Record
-from attn_course.checks.results import CheckFailed, CheckResult, Diagnosis, Verdict
+from attn_course.checks.results import (
+    CheckFailed,
+    CheckResult,
+    CheckSkipped,
+    Diagnosis,
+    Verdict,
+)
 from attn_course.checks.self_attention import SELF_ATTENTION_CHECK, check_self_attention
 from attn_course.checks.softmax import SOFTMAX_CHECK, check_softmax
 
@@ -60,6 +67,7 @@ CHECKS: dict[str, Check] = {
         OFFSET_PROFILE_CHECK,
         ONLINE_SOFTMAX_CHECK,
         FLASH_ATTENTION_CHECK,
+        FLASH_KERNEL_CHECK,
         BATCHED_HEADS_CHECK,
     )
 }
@@ -70,6 +78,7 @@ __all__ = [
     "CAUSAL_MASK_CHECK",
     "CROSS_ATTENTION_CHECK",
     "FLASH_ATTENTION_CHECK",
+    "FLASH_KERNEL_CHECK",
     "MERGE_HEADS_CHECK",
     "MULTI_HEAD_SELF_ATTENTION_CHECK",
     "OFFSET_PROFILE_CHECK",
@@ -83,6 +92,7 @@ __all__ = [
     "Check",
     "CheckFailed",
     "CheckResult",
+    "CheckSkipped",
     "Diagnosis",
     "Mistake",
     "Record",
@@ -91,6 +101,7 @@ __all__ = [
     "check_causal_mask",
     "check_cross_attention",
     "check_flash_attention",
+    "check_flash_kernel",
     "check_merge_heads",
     "check_multi_head_self_attention",
     "check_offset_profile",

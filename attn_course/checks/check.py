@@ -159,7 +159,7 @@ class Check:
         __tracebackhide__ = True
         options.setdefault("accelerator", drawing.accelerator())
         cases = self.cases(seed, **options)
-        problem = self.not_a_function(fn) or delegation(self, fn)
+        problem = self.not_a_function(fn) or delegation(self, self.own_code(fn))
         if problem:
             raise CheckFailed(f"{self.name}: {problem}")
         verdict = self.judge(self.run(fn, cases), cases)
@@ -180,6 +180,14 @@ class Check:
             f"expected your function, got {what}. Pass the function itself, without calling "
             f"it: {self.check_function}({self.name})"
         )
+
+    def call_text(self, case: Case) -> str:
+        """How the student's object was called on `case`, as they would write it."""
+        return case.call_text(self.name)
+
+    def own_code(self, fn: Any) -> Any:
+        """The object whose source the answer policy reads in self-study (fn itself)."""
+        return fn
 
     def compare(self, got: Record, want: Record, case: Case) -> list[Problem]:
         """Problems in `got` measured against `want` (the oracle's or a mistake's record)."""

@@ -111,7 +111,7 @@ def failure_message(check: Check, records: list[Record], cases: list[Case],
     case = cases[first]
     desc = f" — {case.description}" if case.description else ""
     lines.append(f"First failing case: {case.name}{desc}")
-    lines.append(f"  call: {case.call_text(check.name)}")
+    lines.append(f"  call: {check.call_text(case)}")
     shown = [p for p in results[first].problems if p.code != "differs"][:3]
     for p in shown:
         lines.append("  " + p.message.replace("\n", "\n  "))

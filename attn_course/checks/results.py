@@ -6,6 +6,7 @@
     Verdict     every CaseResult, the diagnosis and the full message
     CheckResult a passed check: a green card in Jupyter, one line in a terminal
     CheckFailed a failed check: an AssertionError whose message says what to change
+    CheckSkipped a check that cannot run here (what it needs is missing): a grey card and why
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-__all__ = ["CaseResult", "CheckFailed", "CheckResult", "Diagnosis", "Problem", "Verdict"]
+__all__ = ["CaseResult", "CheckFailed", "CheckResult", "CheckSkipped", "Diagnosis", "Problem",
+           "Verdict"]
 
 RED, RESET = "\x1b[1;31m", "\x1b[0m"  # ANSI: how Jupyter colours a traceback's header
 
@@ -69,6 +71,30 @@ class CheckResult:
             f'<span style="color:#2e7d32;font-weight:bold">✓ {html.escape(self.name)}</span>'
             f" — {n}/{n} cases passed"
             f'<div style="color:#555;font-size:12px">{items}</div></div>'
+        )
+
+
+@dataclass(frozen=True)
+class CheckSkipped:
+    """A check that cannot run on this machine: a grey card that says why, and how to fix it."""
+
+    name: str
+    why: str
+
+    passed = False
+
+    def __str__(self) -> str:
+        return f"– {self.name}: skipped. {self.why}"
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return (
+            '<div class="attn-check attn-check-skipped" style="border-left:4px solid #9e9e9e;'
+            "background:#f5f5f5;padding:6px 10px;margin:4px 0;border-radius:3px;"
+            'font-family:system-ui,sans-serif;font-size:13px;line-height:1.4">'
+            f'<span style="color:#616161;font-weight:bold">– {html.escape(self.name)}</span>'
+            f" — skipped: {html.escape(self.why)}</div>"
         )
 
 

@@ -4,6 +4,7 @@ and PyTorch's attention backends against the sequence length.
     timing = heads_timing(device=device)          # loop vs batched heads, per head count
     cost = backend_cost(device=device)            # SDPA's backends: memory and time against T
     compiled = compile_timing(device=device)      # torch.compile of naive attention vs SDPA
+    speed = kernel_speed(kernel, q, k, v)         # a Triton flash kernel vs SDPA's flash, TFLOP/s
 
 Every time is a median from torch.utils.benchmark (`bench.median_ms`, thread count stated);
 memory comes from `bench.peak_memory_mib`. Plain data; `viz` draws it.
@@ -145,3 +146,35 @@ def compile_timing(
         except Exception as exc:  # no compiler, an unsupported platform: say so, go on
             result["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     return result
+
+
+def attention_flops(B: int, H: int, N: int, M: int, d: int, causal: bool) -> float:
+    """Floating-point operations of attention's forward pass: two products of 2·N·M·d per head
+    (q kᵀ and p v), half of them under a causal mask (N = M)."""
+    return 4.0 * B * H * N * M * d * (0.5 if causal else 1.0)
+
+
+@torch.no_grad()
+def kernel_speed(kernel, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
+                 causal: bool = True, block: int = 64, block_n: int | None = None,
+                 min_run_time: float = 0.5, **launch: int) -> dict:
+    """A Triton flash kernel (FLASH_SIGNATURE, launched by `launch_flash_kernel` on tiles of
+    `block` queries and `block_n` keys, with Triton's `launch` options) against SDPA's flash
+    backend on the same q, k, v (B, H, N, d) on a GPU: milliseconds and TFLOP/s each, and the
+    kernel's throughput as a fraction of SDPA's."""
+    from attn_course.reference.flash_triton import launch_flash_kernel
+
+    B, H, N, d = q.shape
+    block_n = block if block_n is None else block_n
+    flops = attention_flops(B, H, N, k.shape[2], d, causal)
+    triton_ms = median_ms(lambda: launch_flash_kernel(kernel, q, k, v, causal, block, block_n,
+                                                      **launch), min_run_time=min_run_time)
+    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+        sdpa_ms = median_ms(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
+                            min_run_time=min_run_time)
+    where = torch.cuda.get_device_name(q.device) if q.is_cuda else str(q.device)
+    return {"shape": [B, H, N, d], "dtype": str(q.dtype).removeprefix("torch."),
+            "causal": causal, "block": block, "block_n": block_n, "device": where,
+            "triton_ms": triton_ms, "sdpa_flash_ms": sdpa_ms,
+            "triton_tflops": flops / triton_ms / 1e9, "sdpa_flash_tflops": flops / sdpa_ms / 1e9,
+            "ratio": sdpa_ms / triton_ms}

@@ -1,6 +1,8 @@
 """Flash attention's forward pass as a Triton kernel, with raw pointer arithmetic.
 
     out, lse = triton_flash_attention(q, k, v, causal=True)   # (B, H, N, d), (B, H, N) float32
+    out, lse = launch_flash_kernel(kernel, q, k, v, causal)   # any kernel with FLASH_SIGNATURE
+    triton, tl = import_triton()      # the modules, or stand-ins that say why Triton is missing
 
 One program computes one tile of BLOCK_M queries of one (batch, head): it loads its queries once,
 walks over the key/value tiles with the online softmax (running max m, running sum l, accumulator
@@ -19,13 +21,23 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import types
 
 import torch
 
-__all__ = ["BLOCK_M", "BLOCK_N", "triton_available", "triton_flash_attention"]
+__all__ = [
+    "BLOCK_M",
+    "BLOCK_N",
+    "FLASH_SIGNATURE",
+    "import_triton",
+    "launch_flash_kernel",
+    "reference_kernel",
+    "triton_available",
+    "triton_flash_attention",
+]
 
 BLOCK_M, BLOCK_N = 32, 32  # queries and keys per tile (the interpreter is slow: keep tiles small)
-SUPPORTED_DTYPES = (torch.float32, torch.float16)  # the interpreter has no bfloat16
+SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)  # bfloat16 on a GPU only
 
 
 def triton_available() -> tuple[bool, str]:
@@ -65,7 +77,50 @@ def _triton():
     return triton, tl
 
 
+class _MissingTriton(types.ModuleType):
+    """Stands in for `triton` and `triton.language` where Triton is not installed: a kernel cell
+    still defines its function (`@triton.jit` leaves it as it is, `tl.constexpr` annotates), and
+    anything else says why Triton is missing."""
+
+    constexpr = object
+
+    def __init__(self, name: str, why: str):
+        super().__init__(name)
+        self._why = why
+
+    def jit(self, fn=None, **options):
+        return fn if fn is not None else (lambda f: f)
+
+    def __getattr__(self, name: str):
+        raise RuntimeError(self._why)
+
+
+def import_triton() -> tuple[types.ModuleType, types.ModuleType]:
+    """(triton, triton.language), in interpreter mode without a CUDA GPU; where Triton is not
+    installed, stand-ins whose `jit` leaves a function as it is and whose other attributes
+    raise with how to get Triton."""
+    ok, why = triton_available()
+    if not ok:
+        return _MissingTriton("triton", why), _MissingTriton("triton.language", why)
+    return _triton()
+
+
+# The arguments every flash kernel takes, in order: launch_flash_kernel passes them.
+FLASH_SIGNATURE = (
+    "Q, K, V, O, L",  # pointers to the first element of q, k, v, out (B, H, N, d), lse (B, H, N)
+    "sq_b, sq_h, sq_n, sq_d, sk_b, sk_h, sk_n, sk_d, sv_b, sv_h, sv_n, sv_d, "
+    "so_b, so_h, so_n, so_d, sl_b, sl_h, sl_n",  # strides in elements
+    "H, N, M, scale",  # heads, queries, keys, 1/sqrt(d)
+    "D: tl.constexpr, CAUSAL: tl.constexpr, FP32: tl.constexpr, "
+    "BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr",
+)
+
 _KERNEL = None
+
+
+def reference_kernel():
+    """The course's flash kernel (a `@triton.jit` function with FLASH_SIGNATURE)."""
+    return _kernel()
 
 
 def _kernel():
@@ -139,7 +194,27 @@ def triton_flash_attention(
     block_n: int = BLOCK_N,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """q (B, H, N, d), k and v (B, H, M, d) -> out (B, H, N, d) in q's dtype, lse (B, H, N) in
-    float32. d must be a power of two from 16 to 256; float32 or float16."""
+    float32, by the course's kernel. d must be a power of two from 16 to 256; float32, float16,
+    or bfloat16 on a GPU."""
+    return launch_flash_kernel(_kernel(), q, k, v, causal, block_m, block_n)
+
+
+def launch_flash_kernel(
+    kernel,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    causal: bool = False,
+    block_m: int = BLOCK_M,
+    block_n: int = BLOCK_N,
+    out: torch.Tensor | None = None,
+    lse: torch.Tensor | None = None,
+    **launch: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run `kernel` (a `@triton.jit` function with FLASH_SIGNATURE) on a grid of
+    (query tiles, B * H) programs: q (B, H, N, d), k and v (B, H, M, d) -> (out, lse), written
+    into `out` and `lse` when given (any strides), else into new tensors. `launch`: Triton's
+    launch options on a GPU (num_warps, num_stages)."""
     ok, why = triton_available()
     if not ok:
         raise RuntimeError(why)
@@ -155,14 +230,18 @@ def triton_flash_attention(
     if q.dtype not in SUPPORTED_DTYPES or k.dtype != q.dtype or v.dtype != q.dtype:
         raise ValueError(f"q, k, v must share one dtype of {SUPPORTED_DTYPES}; got {q.dtype}, "
                          f"{k.dtype}, {v.dtype}.")
+    if q.dtype == torch.bfloat16 and not q.is_cuda:
+        raise ValueError("bfloat16 needs a GPU: Triton's interpreter (numpy) has no bfloat16; "
+                         "use float32 or float16 on the CPU.")
     triton, _ = _triton()
-    out = torch.empty_like(q)
-    lse = torch.empty(B, H, N, dtype=torch.float32, device=q.device)
+    out = torch.empty_like(q) if out is None else out
+    lse = torch.empty(B, H, N, dtype=torch.float32, device=q.device) if lse is None else lse
     grid = (triton.cdiv(N, block_m), B * H)
-    _kernel()[grid](
+    kernel[grid](
         q, k, v, out, lse,
         *q.stride(), *k.stride(), *v.stride(), *out.stride(), *lse.stride(),
         H, N, k.shape[2], d**-0.5,
         D=d, CAUSAL=causal, FP32=q.dtype == torch.float32, BLOCK_M=block_m, BLOCK_N=block_n,
+        **launch,
     )
     return out, lse

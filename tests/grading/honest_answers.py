@@ -7,6 +7,8 @@ the exercise's name as the solution notebook's answer cell does, and is a correc
 its own style: loops or vectorised code, einsum, a float64 upcast cast back to the input's
 dtype, helper functions in the same cell, extra asserts, prints, comments, docstrings, type
 hints, imports inside the cell, torch.where instead of masked_fill, finfo.min instead of -inf.
+The Triton kernels (`flash_kernel`) vary the same way: exp2, tl.trans, helper kernels, a while
+loop, pointers moved along the loop, 64-bit offsets, FlashAttention-2's split loops.
 The multi-head answers may use `split_heads` and `merge_heads`, the student's own answers from
 the other cells of notebook 04, or write everything inline.
 
@@ -17,7 +19,7 @@ answer must never be flagged.
 
 from __future__ import annotations
 
-from textwrap import dedent
+from textwrap import dedent, indent
 
 __all__ = ["ANSWERS"]
 
@@ -2129,6 +2131,504 @@ BATCHED_HEADS = [
     '''),
 ]
 
+_KERNEL_HEAD = '''
+@triton.jit
+def flash_kernel(Q, K, V, O, L,
+                 sq_b, sq_h, sq_n, sq_d, sk_b, sk_h, sk_n, sk_d, sv_b, sv_h, sv_n, sv_d,
+                 so_b, so_h, so_n, so_d, sl_b, sl_h, sl_n,
+                 H, N, M, scale,
+                 D: tl.constexpr, CAUSAL: tl.constexpr, FP32: tl.constexpr,
+                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+'''
+
+
+def _kernel(body: str, before: str = "") -> str:
+    """An answer cell: optional helpers, then flash_kernel with the exercise's signature."""
+    return dedent(before).strip("\n") + "\n" + _KERNEL_HEAD + indent(dedent(body).strip("\n"),
+                                                                    "    ") + "\n"
+
+
+FLASH_KERNEL = [
+    # a count of key tiles with tl.cdiv, pointers built once and moved along
+    _kernel('''
+        pid_m = tl.program_id(0)
+        pid_bh = tl.program_id(1)
+        off_b = pid_bh // H
+        off_h = pid_bh % H
+        offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+        offs_n = tl.arange(0, BLOCK_N)
+        offs_d = tl.arange(0, D)
+        q_ptrs = Q + off_b * sq_b + off_h * sq_h + offs_m[:, None] * sq_n + offs_d[None, :] * sq_d
+        k_ptrs = K + off_b * sk_b + off_h * sk_h + offs_n[None, :] * sk_n + offs_d[:, None] * sk_d
+        v_ptrs = V + off_b * sv_b + off_h * sv_h + offs_n[:, None] * sv_n + offs_d[None, :] * sv_d
+        q = tl.load(q_ptrs, mask=offs_m[:, None] < N, other=0.0)
+        m_i = tl.zeros([BLOCK_M], dtype=tl.float32) - float("inf")
+        l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
+        acc = tl.zeros([BLOCK_M, D], dtype=tl.float32)
+        hi = M
+        if CAUSAL:
+            hi = tl.minimum((pid_m + 1) * BLOCK_M, M)
+        for j in range(0, tl.cdiv(hi, BLOCK_N)):
+            start_n = j * BLOCK_N
+            k = tl.load(k_ptrs, mask=(start_n + offs_n)[None, :] < M, other=0.0)
+            v = tl.load(v_ptrs, mask=(start_n + offs_n)[:, None] < M, other=0.0)
+            if FP32:
+                qk = tl.dot(q, k, input_precision="ieee")
+            else:
+                qk = tl.dot(q, k)
+            qk = qk * scale
+            valid = (start_n + offs_n)[None, :] < M
+            if CAUSAL:
+                valid = valid & ((start_n + offs_n)[None, :] <= offs_m[:, None])
+            qk = tl.where(valid, qk, float("-inf"))
+            m_ij = tl.maximum(m_i, tl.max(qk, 1))
+            p = tl.exp(qk - m_ij[:, None])
+            corr = tl.exp(m_i - m_ij)
+            l_i = l_i * corr + tl.sum(p, 1)
+            if FP32:
+                acc = acc * corr[:, None] + tl.dot(p, v, input_precision="ieee")
+            else:
+                acc = acc * corr[:, None] + tl.dot(p.to(v.dtype), v)
+            m_i = m_ij
+            k_ptrs += BLOCK_N * sk_n
+            v_ptrs += BLOCK_N * sv_n
+        acc = acc / l_i[:, None]
+        o_ptrs = O + off_b * so_b + off_h * so_h + offs_m[:, None] * so_n + offs_d[None, :] * so_d
+        tl.store(o_ptrs, acc.to(O.dtype.element_ty), mask=offs_m[:, None] < N)
+        tl.store(L + off_b * sl_b + off_h * sl_h + offs_m * sl_n, m_i + tl.log(l_i),
+                 mask=offs_m < N)
+    '''),
+    # base-2 exponentials (exp2 is what GPUs compute natively), the scale folded into log2(e)
+    _kernel('''
+        LOG2E: tl.constexpr = 1.4426950408889634
+        start_m = tl.program_id(0)
+        bh = tl.program_id(1)
+        b = bh // H
+        h = bh % H
+        rm = start_m * BLOCK_M + tl.arange(0, BLOCK_M)
+        rd = tl.arange(0, D)
+        q = tl.load(Q + b * sq_b + h * sq_h + rm[:, None] * sq_n + rd[None, :] * sq_d,
+                    mask=rm[:, None] < N, other=0.0)
+        qk_scale = scale * LOG2E
+        m2 = tl.full([BLOCK_M], float("-inf"), tl.float32)  # running max, in log2 units
+        l = tl.zeros([BLOCK_M], tl.float32)
+        acc = tl.zeros([BLOCK_M, D], tl.float32)
+        stop = M
+        if CAUSAL:
+            stop = tl.minimum(start_m * BLOCK_M + BLOCK_M, M)
+        for start_n in range(0, stop, BLOCK_N):
+            rn = start_n + tl.arange(0, BLOCK_N)
+            kT = tl.load(K + b * sk_b + h * sk_h + rd[:, None] * sk_d + rn[None, :] * sk_n,
+                         mask=rn[None, :] < M, other=0.0)
+            if FP32:
+                s = tl.dot(q, kT, input_precision="ieee") * qk_scale
+            else:
+                s = tl.dot(q, kT) * qk_scale
+            ok = rn[None, :] < M
+            if CAUSAL:
+                ok = ok & (rm[:, None] >= rn[None, :])
+            s = tl.where(ok, s, float("-inf"))
+            new_m = tl.maximum(m2, tl.max(s, axis=1))
+            p = tl.exp2(s - new_m[:, None])
+            scale_old = tl.exp2(m2 - new_m)
+            l = l * scale_old + tl.sum(p, axis=1)
+            v = tl.load(V + b * sv_b + h * sv_h + rn[:, None] * sv_n + rd[None, :] * sv_d,
+                        mask=rn[:, None] < M, other=0.0)
+            acc = acc * scale_old[:, None]
+            if FP32:
+                acc += tl.dot(p, v, input_precision="ieee")
+            else:
+                acc += tl.dot(p.to(v.dtype), v)
+            m2 = new_m
+        out = acc / l[:, None]
+        tl.store(O + b * so_b + h * so_h + rm[:, None] * so_n + rd[None, :] * so_d,
+                 out.to(O.dtype.element_ty), mask=rm[:, None] < N)
+        lse = (m2 + tl.log2(l)) / LOG2E  # back to natural log
+        tl.store(L + b * sl_b + h * sl_h + rm * sl_n, lse, mask=rm < N)
+    '''),
+    # k loaded as (BLOCK_N, D) and transposed with tl.trans; the queries pre-scaled
+    _kernel('''
+        i = tl.program_id(0)
+        b = tl.program_id(1) // H
+        h = tl.program_id(1) - b * H
+        q_idx = i * BLOCK_M + tl.arange(0, BLOCK_M)
+        d_idx = tl.arange(0, D)
+        q = tl.load(Q + b * sq_b + h * sq_h + q_idx[:, None] * sq_n + d_idx[None, :] * sq_d,
+                    mask=q_idx[:, None] < N, other=0.0)
+        q = (q * scale).to(q.dtype)  # scale once, not every tile
+        running_max = tl.full((BLOCK_M,), -float("inf"), dtype=tl.float32)
+        running_sum = tl.full((BLOCK_M,), 0.0, dtype=tl.float32)
+        acc = tl.full((BLOCK_M, D), 0.0, dtype=tl.float32)
+        last = M
+        if CAUSAL:
+            last = tl.minimum((i + 1) * BLOCK_M, M)
+        for j in range(0, last, BLOCK_N):
+            k_idx = j + tl.arange(0, BLOCK_N)
+            k = tl.load(K + b * sk_b + h * sk_h + k_idx[:, None] * sk_n + d_idx[None, :] * sk_d,
+                        mask=k_idx[:, None] < M, other=0.0)  # (BLOCK_N, D)
+            v = tl.load(V + b * sv_b + h * sv_h + k_idx[:, None] * sv_n + d_idx[None, :] * sv_d,
+                        mask=k_idx[:, None] < M, other=0.0)
+            if FP32:
+                scores = tl.dot(q, tl.trans(k), input_precision="ieee")
+            else:
+                scores = tl.dot(q, tl.trans(k))
+            allowed = k_idx[None, :] < M
+            if CAUSAL:
+                allowed &= k_idx[None, :] <= q_idx[:, None]
+            scores = tl.where(allowed, scores, -float("inf"))
+            tile_max = tl.max(scores, axis=1)
+            new_max = tl.where(tile_max > running_max, tile_max, running_max)
+            weights = tl.exp(scores - new_max[:, None])
+            shrink = tl.exp(running_max - new_max)
+            running_sum = running_sum * shrink + tl.sum(weights, axis=1)
+            if FP32:
+                acc = acc * shrink[:, None] + tl.dot(weights, v, input_precision="ieee")
+            else:
+                acc = acc * shrink[:, None] + tl.dot(weights.to(v.dtype), v)
+            running_max = new_max
+        tl.store(O + b * so_b + h * so_h + q_idx[:, None] * so_n + d_idx[None, :] * so_d,
+                 (acc / running_sum[:, None]).to(O.dtype.element_ty), mask=q_idx[:, None] < N)
+        tl.store(L + b * sl_b + h * sl_h + q_idx * sl_n, running_max + tl.log(running_sum),
+                 mask=q_idx < N)
+    '''),
+    # FlashAttention-2's two loops under the causal mask: tiles left of the diagonal need no
+    # causal mask, only the diagonal tile does; a helper for the update
+    _kernel('''
+        tile = tl.program_id(0)
+        b = tl.program_id(1) // H
+        h = tl.program_id(1) % H
+        rows = tile * BLOCK_M + tl.arange(0, BLOCK_M)
+        f = tl.arange(0, D)
+        q = tl.load(Q + b * sq_b + h * sq_h + rows[:, None] * sq_n + f[None, :] * sq_d,
+                    mask=rows[:, None] < N, other=0.0)
+        m = tl.full([BLOCK_M], float("-inf"), tl.float32)
+        l = tl.zeros([BLOCK_M], tl.float32)
+        acc = tl.zeros([BLOCK_M, D], tl.float32)
+        if CAUSAL:
+            before = tl.minimum(tile * BLOCK_M, M)  # whole tiles left of the diagonal
+            m, l, acc = _tiles(q, K, V, m, l, acc, rows, f, b * sk_b + h * sk_h,
+                               b * sv_b + h * sv_h, sk_n, sk_d, sv_n, sv_d, 0, before, M,
+                               scale, False, FP32, BLOCK_N)
+            m, l, acc = _tiles(q, K, V, m, l, acc, rows, f, b * sk_b + h * sk_h,
+                               b * sv_b + h * sv_h, sk_n, sk_d, sv_n, sv_d, before,
+                               tl.minimum(tile * BLOCK_M + BLOCK_M, M), M, scale, True, FP32,
+                               BLOCK_N)
+        else:
+            m, l, acc = _tiles(q, K, V, m, l, acc, rows, f, b * sk_b + h * sk_h,
+                               b * sv_b + h * sv_h, sk_n, sk_d, sv_n, sv_d, 0, M, M, scale,
+                               False, FP32, BLOCK_N)
+        tl.store(O + b * so_b + h * so_h + rows[:, None] * so_n + f[None, :] * so_d,
+                 (acc / l[:, None]).to(O.dtype.element_ty), mask=rows[:, None] < N)
+        tl.store(L + b * sl_b + h * sl_h + rows * sl_n, m + tl.log(l), mask=rows < N)
+    ''', before='''
+        @triton.jit
+        def _tiles(q, K, V, m, l, acc, rows, f, k_base, v_base, sk_n, sk_d, sv_n, sv_d,
+                   lo, hi, M, scale, DIAGONAL: tl.constexpr, FP32: tl.constexpr,
+                   BLOCK_N: tl.constexpr):
+            """The online softmax over the key tiles lo .. hi (one query tile)."""
+            for start in range(lo, hi, BLOCK_N):
+                cols = start + tl.arange(0, BLOCK_N)
+                kt = tl.load(K + k_base + cols[None, :] * sk_n + f[:, None] * sk_d,
+                             mask=cols[None, :] < M, other=0.0)
+                v = tl.load(V + v_base + cols[:, None] * sv_n + f[None, :] * sv_d,
+                            mask=cols[:, None] < M, other=0.0)
+                if FP32:
+                    s = tl.dot(q, kt, input_precision="ieee") * scale
+                else:
+                    s = tl.dot(q, kt) * scale
+                keep = cols[None, :] < M
+                if DIAGONAL:
+                    keep = keep & (cols[None, :] <= rows[:, None])
+                s = tl.where(keep, s, float("-inf"))
+                m_new = tl.maximum(m, tl.max(s, 1))
+                p = tl.exp(s - m_new[:, None])
+                alpha = tl.exp(m - m_new)
+                l = l * alpha + tl.sum(p, 1)
+                if FP32:
+                    acc = acc * alpha[:, None] + tl.dot(p, v, input_precision="ieee")
+                else:
+                    acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+                m = m_new
+            return m, l, acc
+    '''),
+    # a while loop, and the masks as an additive bias
+    _kernel('''
+        t = tl.program_id(0)
+        bh = tl.program_id(1)
+        batch = bh // H
+        head = bh % H
+        qi = t * BLOCK_M + tl.arange(0, BLOCK_M)
+        dd = tl.arange(0, D)
+        q_tile = tl.load(Q + batch * sq_b + head * sq_h + qi[:, None] * sq_n + dd[None, :] * sq_d,
+                         mask=qi[:, None] < N, other=0.0)
+        mx = tl.full([BLOCK_M], float("-inf"), tl.float32)
+        total = tl.zeros([BLOCK_M], tl.float32)
+        o = tl.zeros([BLOCK_M, D], tl.float32)
+        kv_end = M
+        if CAUSAL:
+            kv_end = tl.minimum(t * BLOCK_M + BLOCK_M, M)
+        start = 0
+        while start < kv_end:
+            kj = start + tl.arange(0, BLOCK_N)
+            k_tile = tl.load(K + batch * sk_b + head * sk_h + kj[None, :] * sk_n
+                             + dd[:, None] * sk_d, mask=kj[None, :] < M, other=0.0)
+            v_tile = tl.load(V + batch * sv_b + head * sv_h + kj[:, None] * sv_n
+                             + dd[None, :] * sv_d, mask=kj[:, None] < M, other=0.0)
+            if FP32:
+                s = tl.dot(q_tile, k_tile, input_precision="ieee")
+            else:
+                s = tl.dot(q_tile, k_tile)
+            bias = tl.where(kj[None, :] < M, 0.0, float("-inf"))
+            if CAUSAL:
+                bias = bias + tl.where(kj[None, :] > qi[:, None], float("-inf"), 0.0)
+            s = s * scale + bias
+            mx_new = tl.maximum(mx, tl.max(s, 1))
+            e = tl.exp(s - mx_new[:, None])
+            factor = tl.exp(mx - mx_new)
+            total = total * factor + tl.sum(e, 1)
+            if FP32:
+                o = o * factor[:, None] + tl.dot(e, v_tile, input_precision="ieee")
+            else:
+                o = o * factor[:, None] + tl.dot(e.to(v_tile.dtype), v_tile)
+            mx = mx_new
+            start += BLOCK_N
+        result = o * (1.0 / total)[:, None]
+        tl.store(O + batch * so_b + head * so_h + qi[:, None] * so_n + dd[None, :] * so_d,
+                 result.to(O.dtype.element_ty), mask=qi[:, None] < N)
+        tl.store(L + batch * sl_b + head * sl_h + qi * sl_n, tl.log(total) + mx, mask=qi < N)
+    '''),
+    # imports in the cell, tl.dot accumulating into acc, the masks built once per tile
+    _kernel('''
+        q_tile_id = tl.program_id(axis=0)
+        bh = tl.program_id(axis=1)
+        b, h = bh // H, bh % H
+        q_rows = q_tile_id * BLOCK_M + tl.arange(0, BLOCK_M)
+        cols_d = tl.arange(0, D)
+        row_ok = q_rows < N
+        q = tl.load(Q + b * sq_b + h * sq_h + q_rows[:, None] * sq_n + cols_d[None, :] * sq_d,
+                    mask=row_ok[:, None], other=0.0)
+        m = tl.full([BLOCK_M], value=float("-inf"), dtype=tl.float32)
+        l = tl.full([BLOCK_M], value=0.0, dtype=tl.float32)
+        acc = tl.zeros([BLOCK_M, D], dtype=tl.float32)
+        n_keys = M
+        if CAUSAL:
+            n_keys = tl.minimum(M, (q_tile_id + 1) * BLOCK_M)
+        for kv_start in tl.range(0, n_keys, BLOCK_N):
+            kv = kv_start + tl.arange(0, BLOCK_N)
+            kv_ok = kv < M
+            kt = tl.load(K + b * sk_b + h * sk_h + kv[None, :] * sk_n + cols_d[:, None] * sk_d,
+                         mask=kv_ok[None, :], other=0.0)
+            vv = tl.load(V + b * sv_b + h * sv_h + kv[:, None] * sv_n + cols_d[None, :] * sv_d,
+                         mask=kv_ok[:, None], other=0.0)
+            if FP32:
+                s = tl.dot(q, kt, input_precision="ieee")
+            else:
+                s = tl.dot(q, kt)
+            see = kv_ok[None, :] & row_ok[:, None]  # padding rows see nothing
+            if CAUSAL:
+                see = see & (kv[None, :] <= q_rows[:, None])
+            s = tl.where(see, s * scale, float("-inf"))
+            m_next = tl.maximum(m, tl.max(s, axis=1))
+            alpha = tl.exp(m - m_next)
+            p = tl.exp(s - m_next[:, None])
+            l = alpha * l + tl.sum(p, axis=1)
+            acc = acc * alpha[:, None]
+            if FP32:
+                acc = tl.dot(p, vv, acc, input_precision="ieee")
+            else:
+                acc = tl.dot(p.to(vv.dtype), vv, acc)
+            m = m_next
+        tl.store(O + b * so_b + h * so_h + q_rows[:, None] * so_n + cols_d[None, :] * so_d,
+                 (acc / l[:, None]).to(O.dtype.element_ty), mask=row_ok[:, None])
+        tl.store(L + b * sl_b + h * sl_h + q_rows * sl_n, m + tl.log(l), mask=row_ok)
+    ''', before='''
+        import triton
+        import triton.language as tl
+    '''),
+    # pointer arithmetic in helper functions, one per tensor layout
+    _kernel('''
+        tile = tl.program_id(0)
+        b = tl.program_id(1) // H
+        h = tl.program_id(1) % H
+        r = tile * BLOCK_M + tl.arange(0, BLOCK_M)
+        c = tl.arange(0, D)
+        q = tl.load(_tile_ptrs(Q, b, h, r, c, sq_b, sq_h, sq_n, sq_d), mask=r[:, None] < N,
+                    other=0.0)
+        m = tl.full([BLOCK_M], float("-inf"), tl.float32)
+        l = tl.zeros([BLOCK_M], tl.float32)
+        acc = tl.zeros([BLOCK_M, D], tl.float32)
+        upto = M
+        if CAUSAL:
+            upto = tl.minimum((tile + 1) * BLOCK_M, M)
+        for j in range(0, upto, BLOCK_N):
+            n = j + tl.arange(0, BLOCK_N)
+            k = tl.load(_tile_ptrs(K, b, h, n, c, sk_b, sk_h, sk_n, sk_d), mask=n[:, None] < M,
+                        other=0.0)
+            v = tl.load(_tile_ptrs(V, b, h, n, c, sv_b, sv_h, sv_n, sv_d), mask=n[:, None] < M,
+                        other=0.0)
+            if FP32:
+                s = tl.dot(q, tl.trans(k), input_precision="ieee") * scale
+            else:
+                s = tl.dot(q, tl.trans(k)) * scale
+            if CAUSAL:
+                s = tl.where((n[None, :] < M) & (n[None, :] <= r[:, None]), s, float("-inf"))
+            else:
+                s = tl.where(n[None, :] < M, s, float("-inf"))
+            m_new = tl.maximum(m, tl.max(s, 1))
+            rescale = tl.exp(m - m_new)
+            p = tl.exp(s - m_new[:, None])
+            l = l * rescale + tl.sum(p, 1)
+            if FP32:
+                acc = acc * rescale[:, None] + tl.dot(p, v, input_precision="ieee")
+            else:
+                acc = acc * rescale[:, None] + tl.dot(p.to(v.dtype), v)
+            m = m_new
+        tl.store(_tile_ptrs(O, b, h, r, c, so_b, so_h, so_n, so_d),
+                 (acc / l[:, None]).to(O.dtype.element_ty), mask=r[:, None] < N)
+        tl.store(L + b * sl_b + h * sl_h + r * sl_n, m + tl.log(l), mask=r < N)
+    ''', before='''
+        @triton.jit
+        def _tile_ptrs(base, b, h, rows, cols, s_b, s_h, s_n, s_d):
+            """Pointers to the (rows, cols) tile of head (b, h) of a (B, H, N, D) tensor."""
+            return base + b * s_b + h * s_h + rows[:, None] * s_n + cols[None, :] * s_d
+    '''),
+    # 64-bit offsets (large tensors overflow 32-bit ones), the lse kept in log space all along
+    _kernel('''
+        pid = tl.program_id(0)
+        bh = tl.program_id(1).to(tl.int64)
+        q_off = (bh // H) * sq_b + (bh % H) * sq_h
+        k_off = (bh // H) * sk_b + (bh % H) * sk_h
+        v_off = (bh // H) * sv_b + (bh % H) * sv_h
+        o_off = (bh // H) * so_b + (bh % H) * so_h
+        l_off = (bh // H) * sl_b + (bh % H) * sl_h
+        qs = pid * BLOCK_M + tl.arange(0, BLOCK_M)
+        ds = tl.arange(0, D)
+        q = tl.load(Q + q_off + qs[:, None] * sq_n + ds[None, :] * sq_d, mask=qs[:, None] < N,
+                    other=0.0)
+        m = tl.full([BLOCK_M], float("-inf"), tl.float32)
+        l = tl.zeros([BLOCK_M], tl.float32)
+        acc = tl.zeros([BLOCK_M, D], tl.float32)
+        kv_len = M
+        if CAUSAL:
+            kv_len = tl.minimum(M, pid * BLOCK_M + BLOCK_M)
+        for ks in range(0, kv_len, BLOCK_N):
+            kk = ks + tl.arange(0, BLOCK_N)
+            kt = tl.load(K + k_off + kk[None, :] * sk_n + ds[:, None] * sk_d,
+                         mask=kk[None, :] < M, other=0.0)
+            if FP32:
+                s = scale * tl.dot(q, kt, input_precision="ieee")
+            else:
+                s = scale * tl.dot(q, kt)
+            masked = kk[None, :] >= M
+            if CAUSAL:
+                masked = masked | (kk[None, :] > qs[:, None])
+            s = tl.where(masked, float("-inf"), s)
+            new = tl.maximum(m, tl.max(s, 1))
+            p = tl.exp(s - new[:, None])
+            a = tl.exp(m - new)
+            l = l * a + tl.sum(p, 1)
+            vt = tl.load(V + v_off + kk[:, None] * sv_n + ds[None, :] * sv_d,
+                         mask=kk[:, None] < M, other=0.0)
+            if FP32:
+                acc = acc * a[:, None] + tl.dot(p, vt, input_precision="ieee")
+            else:
+                acc = acc * a[:, None] + tl.dot(p.to(vt.dtype), vt)
+            m = new
+        tl.store(O + o_off + qs[:, None] * so_n + ds[None, :] * so_d,
+                 (acc / l[:, None]).to(O.dtype.element_ty), mask=qs[:, None] < N)
+        tl.store(L + l_off + qs * sl_n, m + tl.log(l), mask=qs < N)
+    '''),
+    # the rows past N masked into the scores too, and a float32 copy of every tile
+    _kernel('''
+        tile = tl.program_id(0)
+        head_id = tl.program_id(1)
+        b = head_id // H
+        h = head_id % H
+        offs_q = tile * BLOCK_M + tl.arange(0, BLOCK_M)
+        offs_d = tl.arange(0, D)
+        in_q = offs_q < N
+        q = tl.load(Q + b * sq_b + h * sq_h + offs_q[:, None] * sq_n + offs_d[None, :] * sq_d,
+                    mask=in_q[:, None], other=0.0).to(tl.float32)
+        best = tl.full([BLOCK_M], float("-inf"), tl.float32)
+        denom = tl.zeros([BLOCK_M], tl.float32)
+        numer = tl.zeros([BLOCK_M, D], tl.float32)
+        kv_stop = M
+        if CAUSAL:
+            kv_stop = tl.minimum(M, (tile + 1) * BLOCK_M)
+        for kv0 in range(0, kv_stop, BLOCK_N):
+            offs_k = kv0 + tl.arange(0, BLOCK_N)
+            in_k = offs_k < M
+            k = tl.load(K + b * sk_b + h * sk_h + offs_k[None, :] * sk_n + offs_d[:, None] * sk_d,
+                        mask=in_k[None, :], other=0.0).to(tl.float32)
+            v = tl.load(V + b * sv_b + h * sv_h + offs_k[:, None] * sv_n + offs_d[None, :] * sv_d,
+                        mask=in_k[:, None], other=0.0).to(tl.float32)
+            s = tl.dot(q, k, input_precision="ieee") * scale
+            ok = in_k[None, :] & (offs_q[:, None] >= 0)  # (BLOCK_M, BLOCK_N)
+            if CAUSAL:
+                ok = ok & (offs_q[:, None] >= offs_k[None, :])
+            s = tl.where(ok, s, float("-inf"))
+            top = tl.maximum(best, tl.max(s, 1))
+            w = tl.exp(s - top[:, None])
+            fix = tl.exp(best - top)
+            denom = denom * fix + tl.sum(w, 1)
+            numer = numer * fix[:, None] + tl.dot(w, v, input_precision="ieee")
+            best = top
+        tl.store(O + b * so_b + h * so_h + offs_q[:, None] * so_n + offs_d[None, :] * so_d,
+                 (numer / denom[:, None]).to(O.dtype.element_ty), mask=in_q[:, None])
+        tl.store(L + b * sl_b + h * sl_h + offs_q * sl_n, best + tl.log(denom), mask=in_q)
+    '''),
+    # one helper for the online-softmax step, the normalisation by a reciprocal
+    _kernel('''
+        tile_q = tl.program_id(0)
+        which = tl.program_id(1)
+        bb = which // H
+        hh = which % H
+        rq = tile_q * BLOCK_M + tl.arange(0, BLOCK_M)
+        rf = tl.arange(0, D)
+        q = tl.load(Q + bb * sq_b + hh * sq_h + rq[:, None] * sq_n + rf[None, :] * sq_d,
+                    mask=rq[:, None] < N, other=0.0)
+        m = tl.full([BLOCK_M], float("-inf"), tl.float32)
+        l = tl.zeros([BLOCK_M], tl.float32)
+        acc = tl.zeros([BLOCK_M, D], tl.float32)
+        end = M
+        if CAUSAL:
+            end = tl.minimum((tile_q + 1) * BLOCK_M, M)
+        for s0 in range(0, end, BLOCK_N):
+            rk = s0 + tl.arange(0, BLOCK_N)
+            kt = tl.load(K + bb * sk_b + hh * sk_h + rk[None, :] * sk_n + rf[:, None] * sk_d,
+                         mask=rk[None, :] < M, other=0.0)
+            vt = tl.load(V + bb * sv_b + hh * sv_h + rk[:, None] * sv_n + rf[None, :] * sv_d,
+                         mask=rk[:, None] < M, other=0.0)
+            if FP32:
+                s = tl.dot(q, kt, input_precision="ieee") * scale
+            else:
+                s = tl.dot(q, kt) * scale
+            if CAUSAL:
+                s = tl.where((rk[None, :] < M) & (rk[None, :] <= rq[:, None]), s, -float("inf"))
+            else:
+                s = tl.where(rk[None, :] < M, s, -float("inf"))
+            m, l, p, alpha = _online_step(s, m, l)
+            if FP32:
+                acc = acc * alpha[:, None] + tl.dot(p, vt, input_precision="ieee")
+            else:
+                acc = acc * alpha[:, None] + tl.dot(p.to(vt.dtype), vt)
+        inv = 1.0 / l
+        tl.store(O + bb * so_b + hh * so_h + rq[:, None] * so_n + rf[None, :] * so_d,
+                 (acc * inv[:, None]).to(O.dtype.element_ty), mask=rq[:, None] < N)
+        tl.store(L + bb * sl_b + hh * sl_h + rq * sl_n, m - tl.log(inv), mask=rq < N)
+    ''', before='''
+        @triton.jit
+        def _online_step(s, m, l):
+            """One tile of scores s (BLOCK_M, BLOCK_N) into the running max m and sum l:
+            returns the new m and l, the tile's exp(s - m_new), and exp(m - m_new)."""
+            m_new = tl.maximum(m, tl.max(s, axis=1))
+            alpha = tl.exp(m - m_new)
+            p = tl.exp(s - m_new[:, None])
+            return m_new, l * alpha + tl.sum(p, axis=1), p, alpha
+    '''),
+]
+
+
 ANSWERS: dict[str, list[str]] = {
     "softmax": SOFTMAX,
     "scaled_dot_product_attention": SCALED_DOT_PRODUCT_ATTENTION,
@@ -2142,5 +2642,6 @@ ANSWERS: dict[str, list[str]] = {
     "offset_profile": OFFSET_PROFILE,
     "online_softmax": ONLINE_SOFTMAX,
     "flash_attention": FLASH_ATTENTION,
+    "flash_kernel": FLASH_KERNEL,
     "batched_heads": BATCHED_HEADS,
 }

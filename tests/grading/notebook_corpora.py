@@ -227,8 +227,20 @@ ATTACKS_05 = {
 
 # ---- notebook 08: flash attention -------------------------------------------------------------
 NOTEBOOK_08 = "08_flash_attention"
+
+
+def _triton_kernel(*replacements: tuple[str, str]) -> str:
+    """The solution's Triton kernel with some lines changed."""
+    text = solution_answers(NOTEBOOK_08)["triton-answer"]
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
 ATTACKS_08 = {
-    "solution": Attack({}, {"online-check": ("passed", 3, ""), "flash-check": ("passed", 5, "")}),
+    "solution": Attack({}, {"online-check": ("passed", 3, ""), "flash-check": ("passed", 5, ""),
+                            "triton-check": ("passed", 4, "")}),
     "calls_sdpa_and_softmax": Attack(
         {"online-answer": _code("""\
             def online_softmax(x, block_size):
@@ -277,6 +289,44 @@ ATTACKS_08 = {
             """)},
         {"online-check": ("passed", 3, ""),
          "flash-check": ("failed", 0, "the accumulator is not rescaled")}),
+    # the Triton kernel: graded in the interpreter here, compiled on a GPU
+    "borrows_the_course_kernel": Attack(
+        {"triton-answer": "flash_kernel = reference_kernel()\n"},
+        {"flash-check": ("passed", 5, ""),
+         "triton-check": ("policy_violation", 0, "`reference_kernel`")}),
+    "kernel_reaches_the_driver": Attack(
+        {"triton-answer": _triton_kernel(
+            ("    tile = tl.program_id(0)\n",
+             "    tile = tl.program_id(0)\n    device = triton.runtime.driver.active\n"))},
+        {"triton-check": ("policy_violation", 0, "triton.runtime")}),
+    "kernel_stores_past_the_end": Attack(
+        {"triton-answer": _triton_kernel(
+            ("(acc / l[:, None]).to(O.dtype.element_ty), mask=rows[:, None] < N)",
+             "(acc / l[:, None]).to(O.dtype.element_ty))"))},
+        {"flash-check": ("passed", 5, ""),
+         "triton-check": ("failed", 0, "stored values outside O")}),
+    "kernel_reads_far_away": Attack(  # a pointer off by far more than any fence: the sandboxed
+        # kernel crashes; the items before it keep their scores
+        {"triton-answer": _triton_kernel(
+            ("    tile = tl.program_id(0)\n",
+             "    tile = tl.program_id(0)\n"
+             "    tl.store(O + (1 << 40), tl.load(Q + (1 << 40)))\n"))},
+        {"online-check": ("passed", 3, ""), "flash-check": ("passed", 5, ""),
+         "triton-check": ("crashed", 0, "The kernel died while running this test")}),
+    "torch_posing_as_a_kernel": Attack(
+        {"triton-answer": _code("""\
+            class Launch:
+                def __getitem__(self, grid):
+                    return self.run
+
+                def run(self, Q, K, V, O, L, *args, **kwargs):
+                    s = Q @ K.transpose(-2, -1) / math.sqrt(Q.shape[-1])
+                    O.copy_(torch.softmax(s, -1) @ V)
+                    L.copy_(s.logsumexp(-1))
+
+            flash_kernel = Launch()
+            """)},
+        {"triton-check": ("failed", 0, "expected your function, got Launch")}),
 }
 
 # ---- notebook 06: GPU acceleration ------------------------------------------------------------

@@ -178,3 +178,33 @@ def test_a_cuda_submission_is_graded_end_to_end(tmp_path):
     _, hidden = _grade_gpu_source(tmp_path / "hidden", {"on_gpu": answers["on_gpu"]}, "--no-gpu")
     assert hidden["on_gpu"]["score"] == 0 and hidden["on_gpu"]["gpu"] == ""
     assert "no GPU in the sandbox" in hidden["on_gpu"]["items"][0]["message"]
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("notebook", ["06_gpu_acceleration", "08_flash_attention"])
+def test_the_course_gpu_notebooks_are_graded_on_the_gpu(tmp_path, notebook):
+    """The course's own answers, and a kernel that forgot the rescale, graded on a GPU: the
+    Triton kernel compiles inside the sandbox and the checks judge what it computed."""
+    from tests.grading.notebook_corpora import CORPORA, ROOT, submission
+
+    source = ROOT / "solutions" / f"{notebook}.ipynb"
+    assert load_source(source).uses_gpu
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = ["solution", "forgets_the_rescale"] if notebook.startswith("08") else ["solution"]
+    for name in names:
+        (folder / f"{name}.ipynb").write_bytes(submission(notebook, CORPORA[notebook][name]
+                                                          .answers))
+    proc = run_cli("grade", "--source", str(source), "--out", str(tmp_path / "out"), "-q",
+                   "--jobs", "1", "--timeout", "300", str(folder), timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((tmp_path / "out" / "grades.json").read_text())
+    results = {s["submission"]: s for s in doc["submissions"]}
+    for name in names:
+        assert results[name]["gpu"].startswith("/dev/nvidia"), results[name]
+        for item in results[name]["items"]:
+            want = CORPORA[notebook][name].expect.get(item["grade_id"])
+            if want is not None:
+                assert (item["status"], item["score"]) == want[:2], item

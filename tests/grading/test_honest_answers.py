@@ -28,6 +28,7 @@ from attn_course.checks import CHECKS
 from attn_course.grading.answer_policy import violations_in
 from attn_course.grading.source import Assignment, load_source, role
 from attn_course.policy import bound_names
+from attn_course.reference.flash_triton import import_triton
 from tests.grading.honest_answers import ANSWERS
 
 SOLUTIONS = Path(__file__).resolve().parents[2] / "solutions"
@@ -58,6 +59,7 @@ EXERCISES: dict[str, Exercise] = {
     "offset_profile": Exercise("05_why_several_heads.ipynb", "profile-answer", "offset_profile"),
     "online_softmax": Exercise("08_flash_attention.ipynb", "online-answer", "online_softmax"),
     "flash_attention": Exercise("08_flash_attention.ipynb", "flash-answer", "flash_attention"),
+    "flash_kernel": Exercise("08_flash_attention.ipynb", "triton-answer", "flash_kernel"),
     "batched_heads": Exercise("06_gpu_acceleration.ipynb", "batched-answer", "batched_heads"),
 }
 # Names a multi-head answer may take from the student's other answer cells of its notebook.
@@ -99,7 +101,8 @@ def execute(text: str, namespace: dict) -> dict:
 
 
 def notebook_namespace() -> dict:
-    return {"torch": torch, "nn": nn, "F": F, "math": math, "np": np}
+    triton, tl = import_triton()
+    return {"torch": torch, "nn": nn, "F": F, "math": math, "np": np, "triton": triton, "tl": tl}
 
 
 def cases() -> list:

@@ -68,6 +68,12 @@ REFUSED = [
     ("too deep to parse", "x = " + "+".join(["q"] * 100_000) + "\n", "nested too deeply", 1),
     ("too deep to walk", "x = " + "+".join(["q"] * 600) + "\n", "nested too deeply", 1),
     ("deeper than the bound", "x = " + "+".join(["q"] * 250) + "\n", "nested too deeply", 1),
+    ("Triton's driver", "import triton\ndriver = triton.runtime.driver\n",
+     "the module triton.runtime", 2),
+    ("Triton's runtime imported", "from triton.runtime import driver\n", "triton.runtime", 1),
+    ("Triton's settings", "import triton.knobs\n", "import triton.knobs", 1),
+    ("inline assembly", "def f(x):\n    return tl.inline_asm_elementwise('mov', '=r', [x])\n",
+     "inline_asm_elementwise", 2),
 ]
 
 
@@ -120,6 +126,19 @@ HONEST = {
 
         if __name__ == "__main__":
             print(Attention())
+        """,
+    "a Triton kernel, with Triton imported in the cell": """\
+        import triton
+        import triton.language as tl
+
+        @triton.jit
+        def double(X, Y, N, BLOCK: tl.constexpr):
+            i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+            tl.store(Y + i, 2 * tl.load(X + i, mask=i < N), mask=i < N)
+
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            w = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
+            return w @ v, w
         """,
     "its own objects changed freely": """\
         cache = {}

@@ -19,6 +19,7 @@ import torch
 import attn_course.checks as checks
 from attn_course import reference
 from attn_course.checks import CHECKS, Check, CheckFailed
+from attn_course.reference import flash_triton
 
 # The course's reference implementation of each exercise.
 REFERENCES = {
@@ -34,6 +35,7 @@ REFERENCES = {
     "offset_profile": reference.offset_profile,
     "online_softmax": reference.online_softmax,
     "flash_attention": reference.flash_attention_lse,
+    "flash_kernel": flash_triton.reference_kernel() if flash_triton.triton_available()[0] else None,
     "batched_heads": reference.heads_batched,
 }
 NAMES = sorted(CHECKS)
