@@ -166,18 +166,18 @@ def kernel_cases(seed: int = 0) -> list[Case]:
 
 
 def kernel_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> list[Case]:
-    """Three cases drawn from `seed`: N 17-60, d 16 or 32, causal or not, one of them stored
-    (B, N, H, d). (`device` is not used: the kernel runs where Triton runs.)"""
+    """Three cases drawn from `seed`: N 17-60, d 16 or 32, causal or not; float32, float16, and
+    float32 stored (B, N, H, d). (`device` is not used: the kernel runs where Triton runs.)"""
     del device
     g = drawing.generator(seed)
     cases = []
-    for strided in (False, False, True):
+    for dtype, strided in ((F32, False), (F16, False), (F32, True)):
         H, N, d = drawing.integer(g, 1, 2), drawing.integer(g, 17, 60), drawing.pick(g, (16, 32))
         causal = bool(drawing.integer(g, 0, 1))
-        name = f"drawn: (1, {H}, {N}, {d}), causal={causal}" + (
+        name = f"drawn: (1, {H}, {N}, {d}) {dtype_text(dtype)}, causal={causal}" + (
             ", stored (B, N, H, d)" if strided else "")
         cases.append(_kernel_case(g, seed, start + len(cases), name, 1, H, N, N, d, causal,
-                                  strided=strided))
+                                  dtype=dtype, strided=strided))
     return cases
 
 
