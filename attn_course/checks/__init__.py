@@ -28,6 +28,8 @@ from attn_course.checks.flash import (
     check_online_softmax,
 )
 from attn_course.checks.flash_kernel import FLASH_KERNEL_CHECK, check_flash_kernel
+from attn_course.checks.gqa import GROUPED_QUERY_ATTENTION_CHECK, check_grouped_query_attention
+from attn_course.checks.head_mask import MASK_HEADS_CHECK, check_mask_heads
 from attn_course.checks.head_profile import OFFSET_PROFILE_CHECK, check_offset_profile
 from attn_course.checks.heads import (
     MERGE_HEADS_CHECK,
@@ -69,6 +71,8 @@ CHECKS: dict[str, Check] = {
         FLASH_ATTENTION_CHECK,
         FLASH_KERNEL_CHECK,
         BATCHED_HEADS_CHECK,
+        GROUPED_QUERY_ATTENTION_CHECK,
+        MASK_HEADS_CHECK,
     )
 }
 
@@ -79,6 +83,8 @@ __all__ = [
     "CROSS_ATTENTION_CHECK",
     "FLASH_ATTENTION_CHECK",
     "FLASH_KERNEL_CHECK",
+    "GROUPED_QUERY_ATTENTION_CHECK",
+    "MASK_HEADS_CHECK",
     "MERGE_HEADS_CHECK",
     "MULTI_HEAD_SELF_ATTENTION_CHECK",
     "OFFSET_PROFILE_CHECK",
@@ -102,6 +108,8 @@ __all__ = [
     "check_cross_attention",
     "check_flash_attention",
     "check_flash_kernel",
+    "check_grouped_query_attention",
+    "check_mask_heads",
     "check_merge_heads",
     "check_multi_head_self_attention",
     "check_offset_profile",

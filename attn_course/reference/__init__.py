@@ -15,6 +15,12 @@ from attn_course.reference.batched_heads import heads_batched, heads_loop
 from attn_course.reference.cross_attention import cross_attention
 from attn_course.reference.flash import flash_attention, flash_attention_lse, online_softmax
 from attn_course.reference.flash_triton import triton_available, triton_flash_attention
+from attn_course.reference.gqa import (
+    GroupedQueryAttention,
+    grouped_query_attention,
+    kv_cache_bytes,
+    mask_heads,
+)
 from attn_course.reference.head_profile import offset_profile
 from attn_course.reference.mha import (
     MultiHeadSelfAttention,
@@ -28,6 +34,7 @@ from attn_course.reference.positional import sinusoidal_positional_encoding
 from attn_course.reference.self_attention import SelfAttention
 
 __all__ = [
+    "GroupedQueryAttention",
     "MultiHeadSelfAttention",
     "SelfAttention",
     "causal_mask",
@@ -37,9 +44,12 @@ __all__ = [
     "flash_attention",
     "flash_attention_lse",
     "from_torch",
+    "grouped_query_attention",
     "heads_batched",
     "heads_loop",
     "key_padding_mask",
+    "kv_cache_bytes",
+    "mask_heads",
     "merge_heads",
     "offset_profile",
     "online_softmax",

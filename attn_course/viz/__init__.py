@@ -12,6 +12,9 @@
     plot_sequence_cost(cost)                         # attention's time and memory against T
     plot_flash_cost(cost)                            # naive, flash and SDPA against N
     plot_heads_timing(timing)                        # heads looped against batched
+    plot_heads_sweep({"task": rows}, selected=8)     # accuracy and step time against H
+    plot_pruning({"task": curve})                    # accuracy as heads are removed
+    plot_kv_tradeoff(rows)                           # accuracy against the K/V cache
 
 Each returns the Figure it drew. In a notebook, end the cell with `plt.show()`; `ax=` (where
 offered) draws into your own axes. With `pyplot=False` the figure is a bare Agg figure that
@@ -25,6 +28,7 @@ from attn_course.viz.flash import plot_flash_cost
 from attn_course.viz.gpu import plot_heads_timing
 from attn_course.viz.head_split import plot_head_split
 from attn_course.viz.heads_png import attention_heads_png
+from attn_course.viz.heads_sweep import plot_heads_sweep, plot_kv_tradeoff, plot_pruning
 from attn_course.viz.long_range import plot_copy_memory, plot_sequence_cost
 from attn_course.viz.masks import mask_heatmap
 from attn_course.viz.positional import plot_positional_encoding
@@ -38,10 +42,13 @@ __all__ = [
     "new_figure",
     "plot_copy_memory",
     "plot_flash_cost",
+    "plot_heads_sweep",
     "plot_head_split",
     "plot_heads_timing",
+    "plot_kv_tradeoff",
     "plot_learning_curves",
     "plot_positional_encoding",
+    "plot_pruning",
     "plot_scaling",
     "plot_sequence_cost",
     "png_bytes",

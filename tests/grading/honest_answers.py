@@ -2629,6 +2629,240 @@ FLASH_KERNEL = [
 ]
 
 
+GROUPED_QUERY_ATTENTION = [
+    dedent('''
+        def grouped_query_attention(q, k, v, causal):
+            H, G = q.shape[1], k.shape[1]
+            k = k.repeat_interleave(H // G, dim=1)
+            v = v.repeat_interleave(H // G, dim=1)
+            s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            if causal:
+                T, S = s.shape[-2:]
+                s = s.masked_fill(torch.ones(T, S, dtype=torch.bool).triu(1), float("-inf"))
+            return torch.softmax(s, dim=-1) @ v
+    '''),
+    dedent('''
+        def grouped_query_attention(q, k, v, causal):
+            # view the query heads as (G groups, H/G heads per group) and broadcast K/V
+            B, H, T, d = q.shape
+            G, S = k.shape[1], k.shape[2]
+            qg = q.view(B, G, H // G, T, d)
+            kg, vg = k.unsqueeze(2), v.unsqueeze(2)  # (B, G, 1, S, d)
+            scores = qg @ kg.transpose(-2, -1) / d ** 0.5  # (B, G, H/G, T, S)
+            if causal:
+                keep = torch.arange(S)[None, :] <= torch.arange(T)[:, None]
+                scores = scores.masked_fill(~keep, -math.inf)
+            out = scores.softmax(-1) @ vg
+            return out.reshape(B, H, T, d)
+    '''),
+    dedent('''
+        def grouped_query_attention(q, k, v, causal):
+            B, H, T, d = q.shape
+            G = k.shape[1]
+            per_group = H // G
+            outputs = []
+            for h in range(H):
+                kv = h // per_group  # the K/V head of head h's group
+                s = q[:, h] @ k[:, kv].transpose(-2, -1) / math.sqrt(d)
+                if causal:
+                    s = s + torch.full_like(s, float("-inf")).triu(1)
+                outputs.append(torch.softmax(s, -1) @ v[:, kv])
+            return torch.stack(outputs, dim=1)
+    '''),
+    dedent('''
+        def grouped_query_attention(q, k, v, causal):
+            """einsum with an explicit group axis."""
+            B, H, T, d = q.shape
+            G = k.shape[1]
+            q5 = q.reshape(B, G, H // G, T, d)
+            s = torch.einsum("bgntd,bgsd->bgnts", q5, k) / math.sqrt(d)
+            if causal:
+                s = s.masked_fill(torch.ones(T, k.shape[2], dtype=torch.bool).tril() == 0,
+                                  float("-inf"))
+            w = s.softmax(dim=-1)
+            return torch.einsum("bgnts,bgsd->bgntd", w, v).reshape(B, H, T, d)
+    '''),
+    dedent('''
+        def _expand_kv(t, n_rep):
+            """(B, G, S, d) -> (B, G * n_rep, S, d), each K/V head n_rep times in a row."""
+            B, G, S, d = t.shape
+            return t[:, :, None].expand(B, G, n_rep, S, d).reshape(B, G * n_rep, S, d)
+
+
+        def grouped_query_attention(q, k, v, causal):
+            n_rep = q.shape[1] // k.shape[1]
+            k, v = _expand_kv(k, n_rep), _expand_kv(v, n_rep)
+            scores = q @ k.mT * q.shape[-1] ** -0.5
+            if causal:
+                T, S = scores.shape[-2:]
+                scores = torch.where(torch.ones(T, S, dtype=torch.bool).tril(), scores,
+                                     torch.finfo(scores.dtype).min)
+            return scores.softmax(-1) @ v
+    '''),
+    dedent('''
+        def grouped_query_attention(q, k, v, causal):
+            H, G = q.shape[1], k.shape[1]
+            index = torch.arange(H) // (H // G)  # query head -> its K/V head
+            k, v = k[:, index], v[:, index]
+            s = q @ k.transpose(2, 3) / math.sqrt(q.size(-1))
+            if causal:
+                i = torch.arange(s.size(-2)).unsqueeze(1)
+                j = torch.arange(s.size(-1)).unsqueeze(0)
+                s[..., j > i] = float("-inf")
+            s = s - s.amax(-1, keepdim=True)
+            p = s.exp()
+            return (p / p.sum(-1, keepdim=True)) @ v
+    '''),
+    dedent('''
+        def grouped_query_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                    causal: bool) -> torch.Tensor:
+            """q (B, H, T, d); k, v (B, G, S, d); float64 inside for accuracy."""
+            assert q.shape[1] % k.shape[1] == 0, "G must divide H"
+            dtype = q.dtype
+            q, k, v = q.double(), k.double(), v.double()
+            group = q.shape[1] // k.shape[1]
+            k = torch.repeat_interleave(k, group, dim=1)
+            v = torch.repeat_interleave(v, group, dim=1)
+            logits = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
+            if causal:
+                mask = torch.tril(torch.ones(logits.shape[-2:], dtype=torch.bool))
+                logits = logits.masked_fill(~mask, float("-inf"))
+            return torch.matmul(torch.softmax(logits, -1), v).to(dtype)
+    '''),
+    dedent('''
+        def grouped_query_attention(q, k, v, causal):
+            # loop over the K/V heads: each serves a block of consecutive query heads
+            H, G = q.shape[1], k.shape[1]
+            size = H // G
+            blocks = []
+            for g in range(G):
+                qg = q[:, g * size:(g + 1) * size]  # (B, H/G, T, d)
+                s = qg @ k[:, g:g + 1].transpose(-2, -1) / math.sqrt(q.shape[-1])
+                if causal:
+                    T, S = s.shape[-2:]
+                    s = s.masked_fill(torch.triu(torch.ones(T, S, dtype=torch.bool), 1),
+                                      float("-inf"))
+                blocks.append(F.softmax(s, dim=-1) @ v[:, g:g + 1])
+            return torch.cat(blocks, dim=1)
+    '''),
+    dedent('''
+        import math
+
+        import torch
+
+
+        def grouped_query_attention(q, k, v, causal):
+            B, H, T, d = q.shape
+            G, S = k.shape[1], k.shape[2]
+            k = k.unsqueeze(2).repeat(1, 1, H // G, 1, 1).flatten(1, 2)  # (B, H, S, d)
+            v = v.unsqueeze(2).repeat(1, 1, H // G, 1, 1).flatten(1, 2)
+            attn = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(d))
+            if causal:
+                future = torch.ones(T, S, dtype=torch.bool, device=q.device).triu(diagonal=1)
+                attn = attn.masked_fill(future, float("-inf"))
+            return attn.softmax(dim=-1) @ v
+    '''),
+    dedent('''
+        def grouped_query_attention(q, k, v, causal):
+            H, G, d = q.shape[1], k.shape[1], q.shape[-1]
+            outs = []
+            for g, (kg, vg) in enumerate(zip(k.unbind(1), v.unbind(1))):
+                for h in range(g * (H // G), (g + 1) * (H // G)):
+                    s = torch.einsum("btd,bsd->bts", q[:, h], kg) / math.sqrt(d)
+                    if causal:
+                        s = s.masked_fill(torch.ones_like(s, dtype=torch.bool).triu(1), -math.inf)
+                    outs.append(torch.einsum("bts,bsd->btd", s.softmax(-1), vg))
+            return torch.stack(outs, 1)
+    '''),
+]
+
+MASK_HEADS = [
+    dedent('''
+        def mask_heads(heads, xi, w_o, b_o):
+            B, H, T, d = heads.shape
+            scaled = heads * xi.view(1, H, 1, 1)
+            merged = scaled.transpose(1, 2).reshape(B, T, H * d)
+            return merged @ w_o.T + b_o
+    '''),
+    dedent('''
+        def mask_heads(heads, xi, w_o, b_o):
+            # stretch xi over each head's d features, after merging
+            B, H, T, d = heads.shape
+            merged = heads.permute(0, 2, 1, 3).reshape(B, T, H * d)
+            return (merged * xi.repeat_interleave(d)) @ w_o.t() + b_o
+    '''),
+    dedent('''
+        def mask_heads(heads, xi, w_o, b_o):
+            """Sum of each head's own slice of the projection, weighted by xi."""
+            H, d = heads.shape[1], heads.shape[-1]
+            out = b_o
+            for h in range(H):
+                w_h = w_o[:, h * d:(h + 1) * d]  # (D, d): the columns head h feeds
+                out = out + xi[h] * (heads[:, h] @ w_h.T)
+            return out
+    '''),
+    dedent('''
+        def mask_heads(heads, xi, w_o, b_o):
+            return torch.einsum("bhtd,h,ehd->bte", heads, xi,
+                                w_o.view(w_o.shape[0], heads.shape[1], heads.shape[-1])) + b_o
+    '''),
+    dedent('''
+        def mask_heads(heads: torch.Tensor, xi: torch.Tensor, w_o: torch.Tensor,
+                       b_o: torch.Tensor) -> torch.Tensor:
+            """heads (B, H, T, d), xi (H,) -> (B, T, D)."""
+            B, H, T, d = heads.shape
+            assert xi.shape == (H,), xi.shape
+            gated = heads * xi[None, :, None, None]
+            merged = torch.cat(gated.unbind(dim=1), dim=-1)  # (B, T, H * d)
+            return F.linear(merged, w_o, b_o)
+    '''),
+    dedent('''
+        def mask_heads(heads, xi, w_o, b_o):
+            B, H, T, d = heads.shape
+            per_head = torch.einsum("bhtd,ehd->bhte", heads, w_o.reshape(-1, H, d))
+            return (per_head * xi.view(1, H, 1, 1)).sum(dim=1) + b_o
+    '''),
+    dedent('''
+        def _merge(x):
+            B, H, T, d = x.shape
+            return x.transpose(1, 2).contiguous().view(B, T, H * d)
+
+
+        def mask_heads(heads, xi, w_o, b_o):
+            return torch.addmm(b_o, _merge(heads * xi.reshape(-1, 1, 1)).flatten(0, 1),
+                               w_o.T).view(heads.shape[0], heads.shape[2], -1)
+    '''),
+    dedent('''
+        def mask_heads(heads, xi, w_o, b_o):
+            # the mask folded into the projection's columns instead of the heads
+            d = heads.shape[-1]
+            w_masked = w_o * xi.repeat_interleave(d)[None, :]
+            B, H, T, _ = heads.shape
+            return heads.transpose(1, 2).reshape(B, T, H * d) @ w_masked.T + b_o
+    '''),
+    dedent('''
+        def mask_heads(heads, xi, w_o, b_o):
+            B, H, T, d = heads.shape
+            kept = [heads[:, h] * xi[h] for h in range(H)]  # (B, T, d) each
+            merged = torch.stack(kept, dim=2).reshape(B, T, H * d)
+            out = torch.matmul(merged, w_o.transpose(0, 1))
+            out += b_o
+            return out
+    '''),
+    dedent('''
+        import torch
+
+
+        def mask_heads(heads, xi, w_o, b_o):
+            dtype = heads.dtype
+            h64 = heads.to(torch.float64) * xi.to(torch.float64).view(1, -1, 1, 1)
+            B, H, T, d = h64.shape
+            merged = h64.transpose(1, 2).reshape(B, T, H * d)
+            return (merged @ w_o.to(torch.float64).T + b_o.to(torch.float64)).to(dtype)
+    '''),
+]
+
+
 ANSWERS: dict[str, list[str]] = {
     "softmax": SOFTMAX,
     "scaled_dot_product_attention": SCALED_DOT_PRODUCT_ATTENTION,
@@ -2643,5 +2877,7 @@ ANSWERS: dict[str, list[str]] = {
     "online_softmax": ONLINE_SOFTMAX,
     "flash_attention": FLASH_ATTENTION,
     "flash_kernel": FLASH_KERNEL,
+    "grouped_query_attention": GROUPED_QUERY_ATTENTION,
+    "mask_heads": MASK_HEADS,
     "batched_heads": BATCHED_HEADS,
 }

@@ -225,6 +225,42 @@ ATTACKS_05 = {
         {"profile-check": ("failed", 0, "keys after the query")}),
 }
 
+# ---- notebook 07: choosing the number of heads ------------------------------------------------
+NOTEBOOK_07 = "07_choosing_the_number_of_heads"
+ATTACKS_07 = {
+    "solution": Attack({}, {"mask-check": ("passed", 3, ""), "gqa-check": ("passed", 3, "")}),
+    "calls_torch_gqa": Attack(
+        {"gqa-answer": _code("""\
+            def grouped_query_attention(q, k, v, causal):
+                return F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True)
+            """)},
+        {"mask-check": ("passed", 3, ""),
+         "gqa-check": ("policy_violation", 0, "F.scaled_dot_product_attention")}),
+    "borrows_the_reference": Attack(
+        {"mask-answer": "mask_heads = reference.mask_heads\n"},
+        {"mask-check": ("policy_violation", 0, "`reference`"), "gqa-check": ("passed", 3, "")}),
+    "masks_after_the_projection": Attack(
+        {"mask-answer": _code("""\
+            def mask_heads(heads, xi, w_o, b_o):
+                B, H, T, d = heads.shape
+                out = heads.transpose(1, 2).reshape(B, T, H * d) @ w_o.T + b_o
+                D = out.shape[-1]
+                return (out.view(B, T, H, D // H) * xi.view(H, 1)).reshape(B, T, D)
+            """)},
+        {"mask-check": ("failed", 0, "after the output projection")}),
+    "tiles_the_kv_heads": Attack(
+        {"gqa-answer": _code("""\
+            def grouped_query_attention(q, k, v, causal):
+                n = q.shape[1] // k.shape[1]
+                k, v = k.repeat(1, n, 1, 1), v.repeat(1, n, 1, 1)
+                s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+                if causal:
+                    s = s.masked_fill(torch.ones_like(s, dtype=torch.bool).triu(1), -math.inf)
+                return s.softmax(-1) @ v
+            """)},
+        {"gqa-check": ("failed", 0, "repeat_interleave")}),
+}
+
 # ---- notebook 08: flash attention -------------------------------------------------------------
 NOTEBOOK_08 = "08_flash_attention"
 
@@ -355,4 +391,5 @@ ATTACKS_06 = {
 }
 
 CORPORA = {NOTEBOOK_01: ATTACKS_01, NOTEBOOK_03: ATTACKS_03, NOTEBOOK_04: ATTACKS_04,
-           NOTEBOOK_05: ATTACKS_05, NOTEBOOK_06: ATTACKS_06, NOTEBOOK_08: ATTACKS_08}
+           NOTEBOOK_05: ATTACKS_05, NOTEBOOK_06: ATTACKS_06, NOTEBOOK_07: ATTACKS_07,
+           NOTEBOOK_08: ATTACKS_08}

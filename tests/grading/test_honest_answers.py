@@ -61,6 +61,9 @@ EXERCISES: dict[str, Exercise] = {
     "flash_attention": Exercise("08_flash_attention.ipynb", "flash-answer", "flash_attention"),
     "flash_kernel": Exercise("08_flash_attention.ipynb", "triton-answer", "flash_kernel"),
     "batched_heads": Exercise("06_gpu_acceleration.ipynb", "batched-answer", "batched_heads"),
+    "mask_heads": Exercise("07_choosing_the_number_of_heads.ipynb", "mask-answer", "mask_heads"),
+    "grouped_query_attention": Exercise("07_choosing_the_number_of_heads.ipynb", "gqa-answer",
+                                        "grouped_query_attention"),
 }
 # Names a multi-head answer may take from the student's other answer cells of its notebook.
 FROM_OTHER_CELLS = {"multi_head_self_attention": ("split_heads", "merge_heads")}

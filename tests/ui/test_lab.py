@@ -90,6 +90,39 @@ def test_head_explorer_renders_and_responds_to_the_heads_slider(page, lab, scree
     assert not errors, "errors after moving the slider:\n" + "\n".join(errors)
 
 
+
+def test_heads_sweep_explorer_follows_the_slider_and_the_task(page, lab, screenshots):
+    run_cleanly(page, lab, "solutions/07_choosing_the_number_of_heads.ipynb")
+    explorer = (
+        page.locator(".jp-OutputArea-output .widget-vbox")
+        .filter(has=page.locator(".widget-toggle-buttons"))
+        .first
+    )
+    expect(explorer).to_be_visible(timeout=WAIT_MS)
+    explorer.scroll_into_view_if_needed()
+    stats = explorer.locator(".widget-html-content").first
+    plot = explorer.locator("img.widget-image").first
+    slider = explorer.locator(".widget-slider").filter(has_text="heads")
+    heads, readout = slider.get_by_role("slider"), slider.locator(".widget-readout")
+    expect(readout).to_have_text("8", timeout=WAIT_MS)
+    expect(stats).to_contain_text("8 heads of size d = 4", timeout=WAIT_MS)
+    before = png_of(plot)
+    explorer.screenshot(path=screenshots / "heads_sweep_explorer.png", animations="disabled")
+
+    heads.focus()
+    heads.press("ArrowRight")  # 8 -> 16 heads
+    expect(readout).to_have_text("16", timeout=WAIT_MS)
+    expect(stats).to_contain_text("16 heads of size d = 2", timeout=WAIT_MS)
+    expect(stats).to_contain_text("points below the best")
+    assert png_of(plot) != before, "the sweep plot did not mark the new head count"
+
+    explorer.get_by_role("button", name=re.compile("multi-offset recall")).click()
+    expect(stats).to_contain_text("(width 64)", timeout=WAIT_MS)
+    expect(stats).to_contain_text("16 heads of size d = 4")
+    errors = error_outputs(page)
+    assert not errors, "errors after using the explorer:\n" + "\n".join(errors)
+
+
 def test_tqdm_progress_bar_renders_as_a_widget(page, lab):
     run_cleanly(page, lab, TQDM_DEMO)
     row = (

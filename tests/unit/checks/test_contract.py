@@ -37,6 +37,8 @@ REFERENCES = {
     "flash_attention": reference.flash_attention_lse,
     "flash_kernel": flash_triton.reference_kernel() if flash_triton.triton_available()[0] else None,
     "batched_heads": reference.heads_batched,
+    "grouped_query_attention": reference.grouped_query_attention,
+    "mask_heads": reference.mask_heads,
 }
 NAMES = sorted(CHECKS)
 VARIANTS = [(name, mistake.name, i) for name in NAMES for mistake in CHECKS[name].mistakes
