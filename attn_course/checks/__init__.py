@@ -30,6 +30,10 @@ from attn_course.checks.flash import (
 from attn_course.checks.flash_kernel import FLASH_KERNEL_CHECK, check_flash_kernel
 from attn_course.checks.gqa import GROUPED_QUERY_ATTENTION_CHECK, check_grouped_query_attention
 from attn_course.checks.head_mask import MASK_HEADS_CHECK, check_mask_heads
+from attn_course.checks.head_parallel import (
+    HEAD_PARALLEL_ATTENTION_CHECK,
+    check_head_parallel_attention,
+)
 from attn_course.checks.head_profile import OFFSET_PROFILE_CHECK, check_offset_profile
 from attn_course.checks.heads import (
     MERGE_HEADS_CHECK,
@@ -73,6 +77,7 @@ CHECKS: dict[str, Check] = {
         BATCHED_HEADS_CHECK,
         GROUPED_QUERY_ATTENTION_CHECK,
         MASK_HEADS_CHECK,
+        HEAD_PARALLEL_ATTENTION_CHECK,
     )
 }
 
@@ -84,6 +89,7 @@ __all__ = [
     "FLASH_ATTENTION_CHECK",
     "FLASH_KERNEL_CHECK",
     "GROUPED_QUERY_ATTENTION_CHECK",
+    "HEAD_PARALLEL_ATTENTION_CHECK",
     "MASK_HEADS_CHECK",
     "MERGE_HEADS_CHECK",
     "MULTI_HEAD_SELF_ATTENTION_CHECK",
@@ -109,6 +115,7 @@ __all__ = [
     "check_flash_attention",
     "check_flash_kernel",
     "check_grouped_query_attention",
+    "check_head_parallel_attention",
     "check_mask_heads",
     "check_merge_heads",
     "check_multi_head_self_attention",

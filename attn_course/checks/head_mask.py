@@ -109,6 +109,10 @@ def mask_ignored(heads, xi, w_o, b_o):
     return merge_heads(heads) @ w_o.T + b_o
 
 
+def bias_forgotten(heads, xi, w_o, b_o):
+    return merge_heads(heads * xi.view(1, -1, 1, 1)) @ w_o.T
+
+
 MASK_HEADS_MISTAKES: tuple[Mistake, ...] = (
     Mistake(
         "mask_after_the_projection",
@@ -131,6 +135,12 @@ MASK_HEADS_MISTAKES: tuple[Mistake, ...] = (
         "the output projection's bias is scaled too: b_o is added once, whatever the heads do",
         "add b_o after the product: merged @ w_o.T + b_o",
         (mask_scales_the_bias,),
+    ),
+    Mistake(
+        "bias_forgotten",
+        "the output projection's bias b_o is missing",
+        "add it after the product: merged @ w_o.T + b_o",
+        (bias_forgotten,),
     ),
     Mistake(
         "mask_ignored",

@@ -15,6 +15,7 @@
     plot_heads_sweep({"task": rows}, selected=8)     # accuracy and step time against H
     plot_pruning({"task": curve})                    # accuracy as heads are removed
     plot_kv_tradeoff(rows)                           # accuracy against the K/V cache
+    plot_comm_cost(cost)                             # compute against all-reduce per size
 
 Each returns the Figure it drew. In a notebook, end the cell with `plt.show()`; `ax=` (where
 offered) draws into your own axes. With `pyplot=False` the figure is a bare Agg figure that
@@ -31,6 +32,7 @@ from attn_course.viz.heads_png import attention_heads_png
 from attn_course.viz.heads_sweep import plot_heads_sweep, plot_kv_tradeoff, plot_pruning
 from attn_course.viz.long_range import plot_copy_memory, plot_sequence_cost
 from attn_course.viz.masks import mask_heatmap
+from attn_course.viz.parallel import plot_comm_cost
 from attn_course.viz.positional import plot_positional_encoding
 from attn_course.viz.scaling import plot_scaling
 
@@ -40,6 +42,7 @@ __all__ = [
     "attention_heatmap",
     "mask_heatmap",
     "new_figure",
+    "plot_comm_cost",
     "plot_copy_memory",
     "plot_flash_cost",
     "plot_heads_sweep",

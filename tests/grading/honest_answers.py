@@ -2863,6 +2863,162 @@ MASK_HEADS = [
 ]
 
 
+HEAD_PARALLEL_ATTENTION = [
+    dedent('''
+        def head_parallel_attention(x, part, all_reduce):
+            B, T, D = x.shape
+            h = part["heads"]
+            q = (x @ part["w_q"].T + part["b_q"]).view(B, T, h, -1).transpose(1, 2)
+            k = (x @ part["w_k"].T + part["b_k"]).view(B, T, h, -1).transpose(1, 2)
+            v = (x @ part["w_v"].T + part["b_v"]).view(B, T, h, -1).transpose(1, 2)
+            w = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
+            merged = (w @ v).transpose(1, 2).reshape(B, T, -1)
+            return all_reduce(merged @ part["w_o"].T) + part["b_o"]
+    '''),
+    dedent('''
+        def head_parallel_attention(x, part, all_reduce):
+            # F.linear for the column-parallel projections, einsum for the heads
+            B, T, _ = x.shape
+            h = part["heads"]
+            q, k, v = (F.linear(x, part[f"w_{n}"], part[f"b_{n}"]).reshape(B, T, h, -1)
+                       for n in "qkv")
+            d = q.shape[-1]
+            s = torch.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(d)
+            o = torch.einsum("bhqk,bkhd->bqhd", s.softmax(-1), v).reshape(B, T, h * d)
+            partial = F.linear(o, part["w_o"])  # row-parallel: no bias here
+            return all_reduce(partial) + part["b_o"]
+    '''),
+    dedent('''
+        def head_parallel_attention(x, part, all_reduce):
+            """One head at a time, each head's share of the output added up locally."""
+            h = part["heads"]
+            d = part["w_q"].shape[0] // h
+            partial = 0
+            for i in range(h):
+                rows = slice(i * d, (i + 1) * d)
+                q = x @ part["w_q"][rows].T + part["b_q"][rows]
+                k = x @ part["w_k"][rows].T + part["b_k"][rows]
+                v = x @ part["w_v"][rows].T + part["b_v"][rows]
+                a = torch.softmax(q @ k.transpose(-2, -1) / d ** 0.5, dim=-1) @ v
+                partial = partial + a @ part["w_o"][:, rows].T
+            return all_reduce(partial) + part["b_o"]
+    '''),
+    dedent('''
+        def _heads(t, h):
+            B, T, F_ = t.shape
+            return t.view(B, T, h, F_ // h).permute(0, 2, 1, 3)
+
+
+        def head_parallel_attention(x, part, all_reduce):
+            h = part["heads"]
+            q = _heads(torch.addmm(part["b_q"], x.flatten(0, 1), part["w_q"].T).view(
+                *x.shape[:2], -1), h)
+            k = _heads(torch.addmm(part["b_k"], x.flatten(0, 1), part["w_k"].T).view(
+                *x.shape[:2], -1), h)
+            v = _heads(torch.addmm(part["b_v"], x.flatten(0, 1), part["w_v"].T).view(
+                *x.shape[:2], -1), h)
+            att = (q @ k.mT) * q.shape[-1] ** -0.5
+            att = att - att.amax(-1, keepdim=True)
+            att = att.exp() / att.exp().sum(-1, keepdim=True)
+            out = (att @ v).permute(0, 2, 1, 3).flatten(2)
+            return all_reduce(out @ part["w_o"].T) + part["b_o"]
+    '''),
+    dedent('''
+        def head_parallel_attention(x, part, all_reduce):
+            # one fused projection for q, k and v, as Megatron's ColumnParallelLinear does
+            B, T, D = x.shape
+            h = part["heads"]
+            w = torch.cat([part["w_q"], part["w_k"], part["w_v"]])
+            b = torch.cat([part["b_q"], part["b_k"], part["b_v"]])
+            q, k, v = (x @ w.T + b).chunk(3, dim=-1)
+            q, k, v = (t.reshape(B, T, h, -1).transpose(1, 2) for t in (q, k, v))
+            scores = q @ k.transpose(-1, -2) / math.sqrt(q.size(-1))
+            y = (scores.softmax(-1) @ v).transpose(1, 2).reshape(B, T, -1)
+            summed = all_reduce(y @ part["w_o"].T)
+            return summed + part["b_o"]
+    '''),
+    dedent('''
+        import math
+
+        import torch
+
+
+        def head_parallel_attention(x, part, all_reduce):
+            dtype = x.dtype
+            x64 = x.double()
+            p = {k: (v.double() if isinstance(v, torch.Tensor) else v) for k, v in part.items()}
+            B, T, _ = x.shape
+            h = p["heads"]
+
+            def split(t):
+                return t.view(B, T, h, -1).transpose(1, 2)
+
+            q = split(x64 @ p["w_q"].T + p["b_q"])
+            k = split(x64 @ p["w_k"].T + p["b_k"])
+            v = split(x64 @ p["w_v"].T + p["b_v"])
+            w = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), -1)
+            partial = ((w @ v).transpose(1, 2).reshape(B, T, -1) @ p["w_o"].T).to(dtype)
+            return all_reduce(partial) + part["b_o"]
+    '''),
+    dedent('''
+        def head_parallel_attention(x, part, all_reduce):
+            B, T, D = x.shape
+            h = part["heads"]
+            hd = part["w_q"].shape[0]
+            d = hd // h
+
+            def project(name):
+                y = torch.matmul(x, part["w_" + name].transpose(0, 1)) + part["b_" + name]
+                return y.reshape(B, T, h, d).transpose(1, 2)  # (B, h, T, d)
+
+            q, k, v = project("q"), project("k"), project("v")
+            weights = F.softmax(torch.matmul(q, k.transpose(2, 3)) / math.sqrt(d), dim=3)
+            heads = torch.matmul(weights, v)
+            merged = heads.transpose(1, 2).contiguous().view(B, T, hd)
+            out = all_reduce(torch.matmul(merged, part["w_o"].transpose(0, 1)))
+            assert out.shape == (B, T, D)
+            return out + part["b_o"]
+    '''),
+    dedent('''
+        def head_parallel_attention(x: torch.Tensor, part: dict, all_reduce) -> torch.Tensor:
+            """Column-parallel q, k, v; attention on my heads; row-parallel out; one all-reduce."""
+            h = part["heads"]
+            B, T, _ = x.shape
+            qkv = [x @ part[f"w_{n}"].T + part[f"b_{n}"] for n in ("q", "k", "v")]
+            q, k, v = [t.unflatten(-1, (h, -1)).transpose(1, 2) for t in qkv]
+            d = q.shape[-1]
+            logits = q @ k.transpose(-2, -1)
+            logits = logits / math.sqrt(d)
+            probs = torch.exp(logits - torch.logsumexp(logits, dim=-1, keepdim=True))
+            ctx = (probs @ v).transpose(1, 2).flatten(-2)
+            return all_reduce(ctx @ part["w_o"].T) + part["b_o"]
+    '''),
+    dedent('''
+        def head_parallel_attention(x, part, all_reduce):
+            # the partial stacked and summed locally first (a no-op), then reduced
+            B, T, D = x.shape
+            h = part["heads"]
+            q, k, v = (x @ part[f"w_{n}"].T + part[f"b_{n}"] for n in "qkv")
+            q, k, v = (t.view(B, T, h, -1).transpose(1, 2) for t in (q, k, v))
+            a = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), -1) @ v
+            mine = a.transpose(1, 2).reshape(B, T, -1) @ part["w_o"].T
+            total = all_reduce(torch.stack([mine]).sum(0))
+            return torch.add(total, part["b_o"])
+    '''),
+    dedent('''
+        def head_parallel_attention(x, part, all_reduce):
+            h = part["heads"]
+            outs = []
+            for q, k, v in zip((x @ part["w_q"].T + part["b_q"]).chunk(h, -1),
+                               (x @ part["w_k"].T + part["b_k"]).chunk(h, -1),
+                               (x @ part["w_v"].T + part["b_v"]).chunk(h, -1)):
+                w = torch.softmax(torch.bmm(q, k.transpose(1, 2)) / math.sqrt(q.shape[-1]), -1)
+                outs.append(torch.bmm(w, v))
+            return all_reduce(torch.cat(outs, -1) @ part["w_o"].T) + part["b_o"]
+    '''),
+]
+
+
 ANSWERS: dict[str, list[str]] = {
     "softmax": SOFTMAX,
     "scaled_dot_product_attention": SCALED_DOT_PRODUCT_ATTENTION,
@@ -2879,5 +3035,6 @@ ANSWERS: dict[str, list[str]] = {
     "flash_kernel": FLASH_KERNEL,
     "grouped_query_attention": GROUPED_QUERY_ATTENTION,
     "mask_heads": MASK_HEADS,
+    "head_parallel_attention": HEAD_PARALLEL_ATTENTION,
     "batched_heads": BATCHED_HEADS,
 }

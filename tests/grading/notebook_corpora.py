@@ -390,6 +390,45 @@ ATTACKS_06 = {
         {"batched-check": ("failed", 0, "divided by √D")}),
 }
 
+# ---- notebook 09: heads across processes ------------------------------------------------------
+NOTEBOOK_09 = "09_heads_across_processes"
+ATTACKS_09 = {
+    "solution": Attack({}, {"parallel-check": ("passed", 4, "")}),
+    "borrows_the_reference": Attack(
+        {"parallel-answer": "head_parallel_attention = reference.head_parallel."
+                            "head_parallel_attention\n"},
+        {"parallel-check": ("policy_violation", 0, "`reference`")}),
+    "calls_torch_attention": Attack(
+        {"parallel-answer": _code("""\
+            def head_parallel_attention(x, part, all_reduce):
+                out = F.scaled_dot_product_attention(x, x, x)
+                return out
+            """)},
+        {"parallel-check": ("policy_violation", 0, "F.scaled_dot_product_attention")}),
+    "adds_the_bias_on_every_rank": Attack(
+        {"parallel-answer": _code("""\
+            def head_parallel_attention(x, part, all_reduce):
+                B, T, D = x.shape
+                h = part["heads"]
+                q, k, v = ((x @ part[f"w_{n}"].T + part[f"b_{n}"]).view(B, T, h, -1)
+                           .transpose(1, 2) for n in "qkv")
+                w = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), -1)
+                share = (w @ v).transpose(1, 2).reshape(B, T, -1) @ part["w_o"].T
+                return all_reduce(share + part["b_o"])
+            """)},
+        {"parallel-check": ("failed", 0, "bias is added on every rank")}),
+    "calls_torch_distributed_itself": Attack(
+        {"parallel-answer": _code("""\
+            import torch.distributed as dist
+
+            def head_parallel_attention(x, part, all_reduce):
+                out = x * 1.0
+                dist.all_reduce(out)
+                return out
+            """)},
+        {"parallel-check": ("failed", 0, "use the all_reduce function you are given")}),
+}
+
 CORPORA = {NOTEBOOK_01: ATTACKS_01, NOTEBOOK_03: ATTACKS_03, NOTEBOOK_04: ATTACKS_04,
            NOTEBOOK_05: ATTACKS_05, NOTEBOOK_06: ATTACKS_06, NOTEBOOK_07: ATTACKS_07,
-           NOTEBOOK_08: ATTACKS_08}
+           NOTEBOOK_08: ATTACKS_08, NOTEBOOK_09: ATTACKS_09}

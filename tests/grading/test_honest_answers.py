@@ -64,6 +64,8 @@ EXERCISES: dict[str, Exercise] = {
     "mask_heads": Exercise("07_choosing_the_number_of_heads.ipynb", "mask-answer", "mask_heads"),
     "grouped_query_attention": Exercise("07_choosing_the_number_of_heads.ipynb", "gqa-answer",
                                         "grouped_query_attention"),
+    "head_parallel_attention": Exercise("09_heads_across_processes.ipynb", "parallel-answer",
+                                        "head_parallel_attention"),
 }
 # Names a multi-head answer may take from the student's other answer cells of its notebook.
 FROM_OTHER_CELLS = {"multi_head_self_attention": ("split_heads", "merge_heads")}

@@ -19,7 +19,7 @@ import torch
 import attn_course.checks as checks
 from attn_course import reference
 from attn_course.checks import CHECKS, Check, CheckFailed
-from attn_course.reference import flash_triton
+from attn_course.reference import flash_triton, head_parallel
 
 # The course's reference implementation of each exercise.
 REFERENCES = {
@@ -39,6 +39,7 @@ REFERENCES = {
     "batched_heads": reference.heads_batched,
     "grouped_query_attention": reference.grouped_query_attention,
     "mask_heads": reference.mask_heads,
+    "head_parallel_attention": head_parallel.head_parallel_attention,
 }
 NAMES = sorted(CHECKS)
 VARIANTS = [(name, mistake.name, i) for name in NAMES for mistake in CHECKS[name].mistakes

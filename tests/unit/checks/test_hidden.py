@@ -132,6 +132,16 @@ def _public_only(name, options):
         PublicOnly.__name__ = ref.__name__
         return PublicOnly
 
+    if name == "head_parallel_attention":  # a rank sees x and its shard, not the case's inputs
+        sizes = {tuple(c.inputs["x"].shape) for c in CHECKS[name].cases(0, **options)}
+
+        def head_parallel_attention(x, part, all_reduce):
+            if tuple(x.shape) not in sizes:
+                raise NotImplementedError("only the sizes of the public test")
+            return ref(x, part, all_reduce)
+
+        return head_parallel_attention
+
     def public_only(*args, **kwargs):
         sizes = {tuple(a.shape) if isinstance(a, torch.Tensor) else repr(a)
                  for a in (*args, *kwargs.values())}

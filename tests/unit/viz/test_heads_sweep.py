@@ -43,3 +43,18 @@ def test_the_cache_plot_puts_accuracy_against_bytes_per_kv_head_count():
                                [96, 192, 768])
     assert [t.get_text() for t in ax.texts] == ["MQA (G=1)", "G=2", "G=8"]
     assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+
+
+def test_the_comm_cost_plot_sets_compute_beside_the_all_reduce():
+    from attn_course.viz import plot_comm_cost
+
+    cost = {"world_size": 2, "num_heads": 8, "backend": "gloo", "threads_per_rank": 1,
+            "rows": [{"shape": [4, 64, 128], "compute_ms": 0.5, "all_reduce_ms": 2.0,
+                      "bytes": 131072, "share": 0.8},
+                     {"shape": [4, 512, 512], "compute_ms": 60.0, "all_reduce_ms": 6.0,
+                      "bytes": 4194304, "share": 0.09}]}
+    ax = plot_comm_cost(cost, pyplot=False).axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == [0.5, 60.0, 2.0, 6.0]
+    assert [t.get_text() for t in ax.texts] == ["80% comm.", "9% comm."]
+    assert ax.get_ylabel() and "2 processes" in ax.get_title()
