@@ -53,11 +53,15 @@ STOP_TIMEOUT_S = 20
 WAIT_MS = 120_000  # the longest any single wait in a test may take
 ACTION_MS = 60_000  # clicks, key presses, page loads
 
-# No course notebook shows a progress bar yet; this one, written next to the copies, does.
+# Small notebooks written next to the copies: a progress bar alone, and notebook 07's sweep
+# explorer without the training runs around it.
 TQDM_DEMO = "tqdm_demo.ipynb"
-TQDM_DEMO_CELLS = [
-    "from tqdm.auto import tqdm\n\nfor _ in tqdm(range(20), desc='steps'):\n    pass",
-]
+SWEEP_DEMO = "heads_sweep_demo.ipynb"
+DEMOS = {
+    TQDM_DEMO: ["from tqdm.auto import tqdm\n\nfor _ in tqdm(range(20), desc='steps'):\n    pass"],
+    SWEEP_DEMO: ["from attn_course.widgets import HeadsSweepExplorer",
+                 "HeadsSweepExplorer(task='lookup', num_heads=8)"],
+}
 
 # The tests' own lab settings, as the Settings editor would write them.
 LAB_SETTINGS = {
@@ -139,15 +143,16 @@ def free_port() -> int:
 
 
 def prepare_root(root: Path) -> None:
-    """Copies of the course notebooks, plus the progress-bar demo notebook."""
+    """Copies of the course notebooks, plus the demo notebooks."""
     for folder in ("solutions", "notebooks"):
         (root / folder).mkdir(parents=True)
         for notebook in sorted((ROOT / folder).glob("*.ipynb")):
             shutil.copy2(notebook, root / folder / notebook.name)
-    demo = nbformat.v4.new_notebook()
-    demo.cells = [nbformat.v4.new_code_cell(source) for source in TQDM_DEMO_CELLS]
-    demo.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(demo, root / TQDM_DEMO)
+    for name, cells in DEMOS.items():
+        demo = nbformat.v4.new_notebook()
+        demo.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+        demo.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+        nbformat.write(demo, root / name)
 
 
 def jupyter_env(home: Path) -> dict[str, str]:

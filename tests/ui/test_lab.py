@@ -16,7 +16,7 @@ try:
 except ImportError:  # the browser_available fixture skips the tests (fails them under CI=true)
     Page = expect = None
 
-from tests.ui.conftest import TQDM_DEMO, WAIT_MS, Lab
+from tests.ui.conftest import SWEEP_DEMO, TQDM_DEMO, WAIT_MS, Lab
 from tests.ui.lab_page import (
     cells,
     error_outputs,
@@ -92,7 +92,7 @@ def test_head_explorer_renders_and_responds_to_the_heads_slider(page, lab, scree
 
 
 def test_heads_sweep_explorer_follows_the_slider_and_the_task(page, lab, screenshots):
-    run_cleanly(page, lab, "solutions/07_choosing_the_number_of_heads.ipynb")
+    run_cleanly(page, lab, SWEEP_DEMO)  # notebook 07's explorer cell, without the training runs
     explorer = (
         page.locator(".jp-OutputArea-output .widget-vbox")
         .filter(has=page.locator(".widget-toggle-buttons"))
