@@ -7,7 +7,8 @@ STAMP  := $(VENV)/.installed
 NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=300 \
          --nbval-sanitize-with tests/notebooks/sanitize.cfg
 
-.PHONY: lab instructor-lab test install lint release solutions screenshots clean cpu-torch wheelhouse
+.PHONY: lab instructor-lab test install lint release solutions screenshots figures clean cpu-torch \
+        wheelhouse
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +48,10 @@ test: install lint
 solutions: install
 	$(BIN)/attn-course execute solutions/[0-9][0-9]_*.ipynb
 	$(BIN)/attn-course release
+
+# The README's figures, drawn from the course's own results into docs/figures/.
+figures: install
+	$(BIN)/python scripts/figures.py --out docs/figures
 
 # The README's pictures: the browser tests, saving what a student sees into docs/screenshots/.
 screenshots: install

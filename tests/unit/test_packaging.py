@@ -39,3 +39,23 @@ def test_readme_says_what_each_install_path_puts_on_disk():
     assert len(re.findall(r"\d+(?:\.\d+)? GB\s+in `\.venv`", install)) == 2, "default and CPU-only"
     assert "make cpu-torch" in install and 'make lab ARGS="' in install
     assert re.search(r"took \d+ s", install), "how long the install took"
+
+
+def test_the_readme_figures_are_drawn_by_the_figures_script(tmp_path):
+    import json
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    shown = set(re.findall(r"docs/figures/([\w.]+\.png)", readme))
+    assert shown, "the README shows no figure from docs/figures/"
+    subprocess.run([sys.executable, str(root / "scripts" / "figures.py"), "--out",
+                    str(tmp_path)], check=True, capture_output=True, timeout=300)
+    captions = json.loads((tmp_path / "captions.json").read_text())
+    assert shown <= set(captions), shown - set(captions)
+    for name in shown:
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
+        assert (root / "docs" / "figures" / name).is_file(), f"run `make figures`: {name}"
