@@ -138,7 +138,6 @@ def try_student_module(
     return _student_or_reference(_name(cls), attempt, expected, quiet)
 
 
-
 def try_student_checked(obj: Any, check: Callable[[Any], Any], *, fallback: Any,
                         quiet: bool = False) -> Any:
     """obj if check(obj) passes, else fallback, with a one-line note saying why (the check's

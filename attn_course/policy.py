@@ -58,9 +58,11 @@ ALLOWED_NAMES: dict[str, str] = {
 # Modules an answer may import (and their submodules, less `BLOCKED_MODULES`).
 ALLOWED_MODULES = ("torch", "numpy", "math", "typing", "functools", "itertools", "collections",
                    "dataclasses", "warnings", "triton")
-# Submodules that load code or data a static reading cannot see, or reach below Python.
+# Submodules that load code or data a static reading cannot see, reach below Python, or reach
+# other processes (the network, new processes).
 BLOCKED_MODULES = ("torch.hub", "torch.package", "torch.serialization", "torch.library",
-                   "torch.utils.cpp_extension", "torch.fx", "torch.jit", "numpy.lib",
+                   "torch.utils.cpp_extension", "torch.fx", "torch.jit", "torch.distributed",
+                   "torch.multiprocessing", "numpy.lib",
                    "numpy.ctypeslib", "numpy.f2py", "triton.runtime", "triton.compiler",
                    "triton.backends", "triton.tools", "triton.testing", "triton.knobs",
                    "triton.profiler")

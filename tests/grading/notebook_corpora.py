@@ -426,7 +426,7 @@ ATTACKS_09 = {
                 dist.all_reduce(out)
                 return out
             """)},
-        {"parallel-check": ("failed", 0, "use the all_reduce function you are given")}),
+        {"parallel-check": ("policy_violation", 0, "torch.distributed")}),
 }
 
 CORPORA = {NOTEBOOK_01: ATTACKS_01, NOTEBOOK_03: ATTACKS_03, NOTEBOOK_04: ATTACKS_04,

@@ -72,6 +72,8 @@ REFUSED = [
      "the module triton.runtime", 2),
     ("Triton's runtime imported", "from triton.runtime import driver\n", "triton.runtime", 1),
     ("Triton's settings", "import triton.knobs\n", "import triton.knobs", 1),
+    ("torch.distributed", "import torch.distributed as dist\n", "torch.distributed", 1),
+    ("processes", "p = torch.multiprocessing.Process(target=print)\n", "torch.multiprocessing", 1),
     ("inline assembly", "def f(x):\n    return tl.inline_asm_elementwise('mov', '=r', [x])\n",
      "inline_asm_elementwise", 2),
 ]
