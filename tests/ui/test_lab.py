@@ -106,7 +106,7 @@ def test_heads_sweep_explorer_follows_the_slider_and_the_task(page, lab, screens
     heads, readout = slider.get_by_role("slider"), slider.locator(".widget-readout")
     expect(readout).to_have_text("8", timeout=WAIT_MS)
     expect(stats).to_contain_text("8 heads of size d = 4", timeout=WAIT_MS)
-    before = png_of(plot)
+    before_src, before = plot.get_attribute("src"), png_of(plot)
     explorer.screenshot(path=screenshots / "heads_sweep_explorer.png", animations="disabled")
 
     heads.focus()
@@ -114,6 +114,7 @@ def test_heads_sweep_explorer_follows_the_slider_and_the_task(page, lab, screens
     expect(readout).to_have_text("16", timeout=WAIT_MS)
     expect(stats).to_contain_text("16 heads of size d = 2", timeout=WAIT_MS)
     expect(stats).to_contain_text("points below the best")
+    expect(plot).not_to_have_attribute("src", before_src, timeout=WAIT_MS)  # the new picture
     assert png_of(plot) != before, "the sweep plot did not mark the new head count"
 
     explorer.get_by_role("button", name=re.compile("multi-offset recall")).click()
