@@ -20,7 +20,6 @@ and meet (MASTER_ADDR, MASTER_PORT) differs.
 
 from __future__ import annotations
 
-import os
 import pickle
 import queue
 import socket
@@ -206,14 +205,3 @@ def rank_that_hangs(rank: int, world_size: int, bad_rank: int = 1) -> int:
             time.sleep(1.0)
     dist.barrier()
     return rank
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether a process with this pid still exists (for tests: nothing left behind)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
