@@ -60,7 +60,7 @@ class Case:
         """The call as the student would write it, e.g. `softmax(x, dim=0)`."""
         parts = []
         for name, value in self.inputs.items():
-            shown = name if isinstance(value, torch.Tensor) else repr(value)
+            shown = name if isinstance(value, torch.Tensor | torch.nn.Module) else repr(value)
             parts.append(f"{name}={shown}" if name in self.keywords else shown)
         return f"{fn_name}({', '.join(parts)})"
 
