@@ -19,6 +19,7 @@ from attn_course.checks.attention import (
     check_scaled_dot_product_attention,
 )
 from attn_course.checks.batched_heads import BATCHED_HEADS_CHECK, check_batched_heads
+from attn_course.checks.block import PRE_LN_BLOCK_CHECK, check_pre_ln_block
 from attn_course.checks.check import Check
 from attn_course.checks.cross_attention import CROSS_ATTENTION_CHECK, check_cross_attention
 from attn_course.checks.flash import (
@@ -41,6 +42,8 @@ from attn_course.checks.heads import (
     check_merge_heads,
     check_split_heads,
 )
+from attn_course.checks.induction import INDUCTION_SCORE_CHECK, check_induction_score
+from attn_course.checks.kv_cache import ATTEND_WITH_CACHE_CHECK, check_attend_with_cache
 from attn_course.checks.masks import CAUSAL_MASK_CHECK, check_causal_mask
 from attn_course.checks.mha import MULTI_HEAD_SELF_ATTENTION_CHECK, check_multi_head_self_attention
 from attn_course.checks.mistakes import Mistake
@@ -78,10 +81,14 @@ CHECKS: dict[str, Check] = {
         GROUPED_QUERY_ATTENTION_CHECK,
         MASK_HEADS_CHECK,
         HEAD_PARALLEL_ATTENTION_CHECK,
+        PRE_LN_BLOCK_CHECK,
+        ATTEND_WITH_CACHE_CHECK,
+        INDUCTION_SCORE_CHECK,
     )
 }
 
 __all__ = [
+    "ATTEND_WITH_CACHE_CHECK",
     "BATCHED_HEADS_CHECK",
     "CHECKS",
     "CAUSAL_MASK_CHECK",
@@ -90,12 +97,14 @@ __all__ = [
     "FLASH_KERNEL_CHECK",
     "GROUPED_QUERY_ATTENTION_CHECK",
     "HEAD_PARALLEL_ATTENTION_CHECK",
+    "INDUCTION_SCORE_CHECK",
     "MASK_HEADS_CHECK",
     "MERGE_HEADS_CHECK",
     "MULTI_HEAD_SELF_ATTENTION_CHECK",
     "OFFSET_PROFILE_CHECK",
     "ONLINE_SOFTMAX_CHECK",
     "POSITIONAL_ENCODING_CHECK",
+    "PRE_LN_BLOCK_CHECK",
     "SCALED_DOT_PRODUCT_ATTENTION_CHECK",
     "SELF_ATTENTION_CHECK",
     "SOFTMAX_CHECK",
@@ -109,6 +118,7 @@ __all__ = [
     "Mistake",
     "Record",
     "Verdict",
+    "check_attend_with_cache",
     "check_batched_heads",
     "check_causal_mask",
     "check_cross_attention",
@@ -116,12 +126,14 @@ __all__ = [
     "check_flash_kernel",
     "check_grouped_query_attention",
     "check_head_parallel_attention",
+    "check_induction_score",
     "check_mask_heads",
     "check_merge_heads",
     "check_multi_head_self_attention",
     "check_offset_profile",
     "check_online_softmax",
     "check_positional_encoding",
+    "check_pre_ln_block",
     "check_scaled_dot_product_attention",
     "check_self_attention",
     "check_softmax",

@@ -3019,6 +3019,474 @@ HEAD_PARALLEL_ATTENTION = [
 ]
 
 
+PRE_LN_BLOCK = [
+    dedent('''
+        def pre_ln_block(block, x, mask):
+            h = block.ln1(x)
+            a = block.attn(h, mask)
+            x = x + a
+            if block.mlp is None:
+                return x
+            h2 = block.ln2(x)
+            m = block.mlp(h2)
+            return x + m
+    '''),
+    dedent('''
+        def pre_ln_block(block, x, mask):
+            # each sublayer: (its LayerNorm, the sublayer itself), applied in order
+            sublayers = [(block.ln1, lambda h: block.attn(h, mask))]
+            if block.mlp is not None:
+                sublayers.append((block.ln2, block.mlp))
+            for norm, layer in sublayers:
+                x = x + layer(norm(x))
+            return x
+    '''),
+    dedent('''
+        def pre_ln_block(block, x, mask):
+            x = torch.add(x, block.attn(block.ln1(x), mask))
+            if block.mlp is not None:
+                x = torch.add(x, block.mlp(block.ln2(x)))
+            return x
+    '''),
+    dedent('''
+        def _pre_ln_sublayer(x, norm, sublayer):
+            """One residual sublayer of a pre-LN block: x + sublayer(norm(x))."""
+            return x + sublayer(norm(x))
+
+
+        def pre_ln_block(block, x, mask):
+            x = _pre_ln_sublayer(x, block.ln1, lambda h: block.attn(h, mask))
+            if block.mlp is None:  # an attention-only block
+                return x
+            return _pre_ln_sublayer(x, block.ln2, block.mlp)
+    '''),
+    dedent('''
+        def pre_ln_block(block, x, mask=None):
+            attn_out = block.attn(block.ln1(x), mask)
+            x = x + attn_out
+            mlp = getattr(block, "mlp", None)
+            if mlp is not None:
+                x = x + mlp(getattr(block, "ln2")(x))
+            return x
+    '''),
+    dedent('''
+        def pre_ln_block(block: nn.Module, x: torch.Tensor,
+                         mask: torch.Tensor | None) -> torch.Tensor:
+            """GPT-2's block: normalise a copy of the residual stream for each sublayer and add
+            the sublayer's output back to the stream itself."""
+            assert x.dim() == 3, "x must be (B, T, D)"
+            stream = x
+            stream = stream + block.attn(block.ln1(stream), mask)  # (B, T, D)
+            if block.mlp is not None:
+                stream = stream + block.mlp(block.ln2(stream))  # (B, T, D)
+            assert stream.shape == x.shape
+            return stream
+    '''),
+    dedent('''
+        def pre_ln_block(block, x, mask):
+            # the LayerNorms through F.layer_norm with the modules' own parameters
+            def norm(ln, t):
+                return F.layer_norm(t, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
+
+            x = x + block.attn(norm(block.ln1, x), mask)
+            if block.mlp is not None:
+                x = x + block.mlp(norm(block.ln2, x))
+            return x
+    '''),
+    dedent('''
+        def layer_norm_by_hand(ln, t):
+            """(t - mean) / sqrt(var + eps) * gain + bias, over the last dimension."""
+            mu = t.mean(dim=-1, keepdim=True)
+            var = ((t - mu) ** 2).mean(dim=-1, keepdim=True)
+            return (t - mu) / torch.sqrt(var + ln.eps) * ln.weight + ln.bias
+
+
+        def pre_ln_block(block, x, mask):
+            x = x + block.attn(layer_norm_by_hand(block.ln1, x), mask)
+            if block.mlp is not None:
+                x = x + block.mlp(layer_norm_by_hand(block.ln2, x))
+            return x
+    '''),
+    dedent('''
+        def pre_ln_block(block, x, mask):
+            out = x.clone()
+            out += block.attn(block.ln1(x), mask)
+            if block.mlp is not None:
+                out += block.mlp(block.ln2(out))
+            return out
+    '''),
+    dedent('''
+        def pre_ln_block(block, x, mask):
+            x = x + block.attn(block.ln1(x), mask)
+            if block.ln2 is None or block.mlp is None:
+                return x
+            h = block.ln2(x)
+            for layer in block.mlp:  # Linear, GELU, Linear, one at a time
+                h = layer(h)
+            return x + h
+    '''),
+    dedent('''
+        from functools import reduce
+
+
+        def pre_ln_block(block, x, mask):
+            steps = [lambda t: t + block.attn(block.ln1(t), mask)]
+            if block.mlp is not None:
+                steps.append(lambda t: t + block.mlp(block.ln2(t)))
+            return reduce(lambda t, step: step(t), steps, x)
+    '''),
+    dedent('''
+        def pre_ln_block(block, x, mask):
+            y = block.attn.forward(block.ln1.forward(x), mask=mask)
+            x = x.add(y)
+            has_mlp = hasattr(block, "mlp") and block.mlp is not None
+            if has_mlp:
+                x = x.add(block.mlp.forward(block.ln2.forward(x)))
+            return x
+    '''),
+]
+
+ATTEND_WITH_CACHE = [
+    dedent('''
+        def attend_with_cache(mha, x_new, k_cache, v_cache):
+            B, _, D = x_new.shape
+            H = mha.num_heads
+            d = D // H
+            q = mha.q_proj(x_new).view(B, 1, H, d).transpose(1, 2)  # (B, H, 1, d)
+            k = mha.k_proj(x_new).view(B, 1, H, d).transpose(1, 2)
+            v = mha.v_proj(x_new).view(B, 1, H, d).transpose(1, 2)
+            if k_cache is not None:
+                k = torch.cat([k_cache, k], dim=2)  # (B, H, t + 1, d)
+                v = torch.cat([v_cache, v], dim=2)
+            w = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d), dim=-1)
+            out = (w @ v).transpose(1, 2).reshape(B, 1, D)
+            return mha.out_proj(out), k, v
+    '''),
+    dedent('''
+        def attend_with_cache(mha, x_new, k_cache, v_cache):
+            # the caches preallocated one position longer, then filled
+            B, _, D = x_new.shape
+            H = mha.num_heads
+            d = D // H
+            q = mha.q_proj(x_new).view(B, H, d).unsqueeze(2)  # (B, H, 1, d)
+            k_new = mha.k_proj(x_new).view(B, H, d).unsqueeze(2)
+            v_new = mha.v_proj(x_new).view(B, H, d).unsqueeze(2)
+            t = 0 if k_cache is None else k_cache.shape[2]
+            k_all = torch.empty(B, H, t + 1, d, dtype=k_new.dtype, device=k_new.device)
+            v_all = torch.empty_like(k_all)
+            if t > 0:
+                k_all[:, :, :t] = k_cache
+                v_all[:, :, :t] = v_cache
+            k_all[:, :, t:] = k_new
+            v_all[:, :, t:] = v_new
+            scores = q @ k_all.transpose(-2, -1) / math.sqrt(d)  # (B, H, 1, t + 1)
+            y = scores.softmax(dim=-1) @ v_all
+            return mha.out_proj(y.transpose(1, 2).reshape(B, 1, D)), k_all, v_all
+    '''),
+    dedent('''
+        def attend_with_cache(mha, x_new, k_cache, v_cache):
+            """einsum for the heads: no transposes to get wrong."""
+            B, _, D = x_new.shape
+            H = mha.num_heads
+            d = D // H
+            q = mha.q_proj(x_new).reshape(B, 1, H, d)
+            k = torch.einsum("bthd->bhtd", mha.k_proj(x_new).reshape(B, 1, H, d))
+            v = torch.einsum("bthd->bhtd", mha.v_proj(x_new).reshape(B, 1, H, d))
+            if k_cache is not None:
+                k, v = torch.cat((k_cache, k), 2), torch.cat((v_cache, v), 2)
+            s = torch.einsum("bqhd,bhkd->bhqk", q, k) / math.sqrt(d)
+            y = torch.einsum("bhqk,bhkd->bqhd", torch.softmax(s, dim=-1), v)
+            return mha.out_proj(y.reshape(B, 1, D)), k, v
+    '''),
+    dedent('''
+        def attend_with_cache(mha, x_new, k_cache, v_cache):
+            # one head at a time, on its slice of the features
+            B, _, D = x_new.shape
+            H = mha.num_heads
+            d = D // H
+            q_all, k_all, v_all = mha.q_proj(x_new), mha.k_proj(x_new), mha.v_proj(x_new)
+            heads, ks, vs = [], [], []
+            for h in range(H):
+                cols = slice(h * d, (h + 1) * d)
+                q, k, v = q_all[..., cols], k_all[..., cols], v_all[..., cols]  # (B, 1, d)
+                if k_cache is not None:
+                    k = torch.cat([k_cache[:, h], k], dim=1)  # (B, t + 1, d)
+                    v = torch.cat([v_cache[:, h], v], dim=1)
+                w = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(d), dim=-1)  # (B, 1, t + 1)
+                heads.append(w @ v)
+                ks.append(k)
+                vs.append(v)
+            out = mha.out_proj(torch.cat(heads, dim=-1))
+            return out, torch.stack(ks, dim=1), torch.stack(vs, dim=1)
+    '''),
+    dedent('''
+        def attend_with_cache(mha, x_new, k_cache, v_cache):
+            B, T, D = x_new.shape
+            H = mha.num_heads
+
+            def heads(t):
+                return t.view(B, T, H, D // H).transpose(1, 2)
+
+            q, k, v = heads(mha.q_proj(x_new)), heads(mha.k_proj(x_new)), heads(mha.v_proj(x_new))
+            if k_cache is not None:
+                k = torch.cat([k_cache, k], dim=-2)
+                v = torch.cat([v_cache, v], dim=-2)
+            # no mask: the newest query may see every earlier key and its own
+            y = F.scaled_dot_product_attention(q, k, v)
+            return mha.out_proj(y.transpose(1, 2).reshape(B, T, D)), k, v
+    '''),
+    dedent('''
+        def attend_with_cache(mha, x_new, k_cache, v_cache):
+            B, _, D = x_new.shape
+            H = mha.num_heads
+            d = D // H
+            q = mha.q_proj(x_new).view(B, 1, H, d).permute(0, 2, 1, 3)
+            k = mha.k_proj(x_new).view(B, 1, H, d).permute(0, 2, 1, 3)
+            v = mha.v_proj(x_new).view(B, 1, H, d).permute(0, 2, 1, 3)
+            if k_cache is None:  # the first position: empty caches of length 0
+                k_cache = k.new_zeros(B, H, 0, d)
+                v_cache = v.new_zeros(B, H, 0, d)
+            k_cache = torch.cat([k_cache, k], dim=2)
+            v_cache = torch.cat([v_cache, v], dim=2)
+            scores = torch.matmul(q, k_cache.transpose(2, 3)) / math.sqrt(d)
+            out = torch.matmul(F.softmax(scores, dim=-1), v_cache)
+            out = out.permute(0, 2, 1, 3).reshape(B, 1, D)
+            return mha.out_proj(out), k_cache, v_cache
+    '''),
+    dedent('''
+        def attend_with_cache(mha, x_new, k_cache, v_cache):
+            # the cache as a list of positions, stacked back along the time axis
+            B, _, D = x_new.shape
+            H = mha.num_heads
+            d = D // H
+            q = mha.q_proj(x_new).view(B, H, d)
+            k_new = mha.k_proj(x_new).view(B, H, d)
+            v_new = mha.v_proj(x_new).view(B, H, d)
+            keys = [] if k_cache is None else list(k_cache.unbind(dim=2))
+            values = [] if v_cache is None else list(v_cache.unbind(dim=2))
+            keys.append(k_new)
+            values.append(v_new)
+            k_all = torch.stack(keys, dim=2)  # (B, H, t + 1, d)
+            v_all = torch.stack(values, dim=2)
+            s = (q.unsqueeze(2) * k_all).sum(-1) / math.sqrt(d)  # (B, H, t + 1)
+            w = torch.softmax(s, dim=-1)
+            y = (w.unsqueeze(-1) * v_all).sum(dim=2)  # (B, H, d)
+            return mha.out_proj(y.reshape(B, 1, D)), k_all, v_all
+    '''),
+    dedent('''
+        def attend_with_cache(mha, x_new, k_cache, v_cache):
+            """Scores in float64, cast back to the input's dtype."""
+            dtype = x_new.dtype
+            B, _, D = x_new.shape
+            H = mha.num_heads
+            d = D // H
+            proj = [F.linear(x_new, lin.weight, lin.bias).view(B, 1, H, d).transpose(1, 2)
+                    for lin in (mha.q_proj, mha.k_proj, mha.v_proj)]
+            q, k, v = proj
+            if k_cache is not None:
+                k = torch.cat([k_cache, k], dim=2)
+                v = torch.cat([v_cache, v], dim=2)
+            s = q.double() @ k.double().transpose(-2, -1) / math.sqrt(d)
+            w = torch.softmax(s, dim=-1)
+            y = (w @ v.double()).to(dtype)
+            return mha.out_proj(y.transpose(1, 2).reshape(B, 1, D)), k, v
+    '''),
+    dedent('''
+        def attend_with_cache(mha, x_new, k_cache, v_cache):
+            B, _, D = x_new.shape
+            H = mha.num_heads
+            d = D // H
+            q, k, v = (p(x_new).unflatten(-1, (H, d)).transpose(1, 2)
+                       for p in (mha.q_proj, mha.k_proj, mha.v_proj))
+            if k_cache is not None:
+                k = torch.cat([k_cache, k], dim=2)
+                v = torch.cat([v_cache, v], dim=2)
+            logits = (q @ k.mT) * d ** -0.5
+            # softmax written out, with the max subtracted for stability
+            logits = logits - logits.amax(dim=-1, keepdim=True)
+            p = logits.exp()
+            p = p / p.sum(dim=-1, keepdim=True)
+            return mha.out_proj((p @ v).transpose(1, 2).flatten(2)), k, v
+    '''),
+    dedent('''
+        def attend_with_cache(mha, x_new, k_cache, v_cache):
+            # one fused projection for q, k and v
+            B, _, D = x_new.shape
+            H = mha.num_heads
+            w = torch.cat([mha.q_proj.weight, mha.k_proj.weight, mha.v_proj.weight])
+            b = torch.cat([mha.q_proj.bias, mha.k_proj.bias, mha.v_proj.bias])
+            q, k, v = (x_new @ w.T + b).split(D, dim=-1)
+            q, k, v = (t.reshape(B, 1, H, D // H).transpose(1, 2) for t in (q, k, v))
+            if k_cache is not None:
+                k = torch.cat([k_cache, k], dim=2)
+                v = torch.cat([v_cache, v], dim=2)
+            s = q @ k.transpose(-2, -1) / math.sqrt(D // H)
+            w_att = torch.exp(s - torch.logsumexp(s, dim=-1, keepdim=True))
+            y = (w_att @ v).transpose(1, 2).reshape(B, 1, D)
+            return y @ mha.out_proj.weight.T + mha.out_proj.bias, k, v
+    '''),
+    dedent('''
+        import math
+
+        import torch
+
+
+        def _step_heads(t, num_heads):
+            """(B, 1, D) -> (B, H, 1, d)."""
+            B, T, D = t.shape
+            return t.reshape(B, T, num_heads, D // num_heads).transpose(1, 2)
+
+
+        def _step_merge(t):
+            """(B, H, 1, d) -> (B, 1, H * d)."""
+            B, H, T, d = t.shape
+            return t.transpose(1, 2).reshape(B, T, H * d)
+
+
+        def attend_with_cache(mha, x_new, k_cache, v_cache):
+            H = mha.num_heads
+            q = _step_heads(mha.q_proj(x_new), H)
+            k = _step_heads(mha.k_proj(x_new), H)
+            v = _step_heads(mha.v_proj(x_new), H)
+            k_all = k if k_cache is None else torch.cat([k_cache, k], dim=2)
+            v_all = v if v_cache is None else torch.cat([v_cache, v], dim=2)
+            assert k_all.shape[2] == v_all.shape[2]
+            weights = torch.softmax(q @ k_all.transpose(-2, -1) / math.sqrt(q.shape[-1]), -1)
+            return mha.out_proj(_step_merge(weights @ v_all)), k_all, v_all
+    '''),
+    dedent('''
+        def attend_with_cache(mha, x_new, k_cache, v_cache):
+            # one sequence of the batch at a time
+            B, _, D = x_new.shape
+            H = mha.num_heads
+            d = D // H
+            outs, ks, vs = [], [], []
+            for b in range(B):
+                x = x_new[b]  # (1, D)
+                q = mha.q_proj(x).view(1, H, d).transpose(0, 1)  # (H, 1, d)
+                k = mha.k_proj(x).view(1, H, d).transpose(0, 1)
+                v = mha.v_proj(x).view(1, H, d).transpose(0, 1)
+                if k_cache is not None:
+                    k = torch.cat([k_cache[b], k], dim=1)  # (H, t + 1, d)
+                    v = torch.cat([v_cache[b], v], dim=1)
+                w = torch.softmax(torch.bmm(q, k.transpose(1, 2)) / math.sqrt(d), dim=-1)
+                y = torch.bmm(w, v).transpose(0, 1).reshape(1, D)
+                outs.append(mha.out_proj(y))
+                ks.append(k)
+                vs.append(v)
+            return torch.stack(outs), torch.stack(ks), torch.stack(vs)
+    '''),
+]
+
+INDUCTION_SCORE = [
+    dedent('''
+        def induction_score(weights, period):
+            T = weights.shape[-1]
+            rows = torch.arange(period, T, device=weights.device)  # queries in the repeats
+            cols = rows - (period - 1)  # the token after the previous occurrence
+            return weights[:, :, rows, cols].mean(dim=0).mean(dim=-1)
+    '''),
+    dedent('''
+        def induction_score(weights, period):
+            # the diagonal at offset -(period - 1) pairs query t with key t - period + 1;
+            # its first entry is query period - 1, which has nothing earlier to copy from
+            diag = torch.diagonal(weights, offset=-(period - 1), dim1=-2, dim2=-1)
+            return diag[..., 1:].mean(dim=(0, -1))
+    '''),
+    dedent('''
+        def induction_score(weights, period):
+            B, H, T, _ = weights.shape
+            total = torch.zeros(H, dtype=weights.dtype, device=weights.device)
+            count = 0
+            for t in range(period, T):
+                total = total + weights[:, :, t, t - period + 1].sum(dim=0)
+                count += B
+            return total / count
+    '''),
+    dedent('''
+        def induction_score(weights, period):
+            """gather the key t - period + 1 of every query, then keep the queries t >= period."""
+            B, H, T, _ = weights.shape
+            keys = (torch.arange(T, device=weights.device) - period + 1).clamp(min=0)
+            index = keys.view(1, 1, T, 1).expand(B, H, T, 1)
+            picked = weights.gather(-1, index).squeeze(-1)  # (B, H, T)
+            return picked[:, :, period:].mean(dim=(0, 2))
+    '''),
+    dedent('''
+        def induction_score(weights, period):
+            T = weights.shape[-1]
+            i = torch.arange(T, device=weights.device)[:, None]  # queries
+            j = torch.arange(T, device=weights.device)[None, :]  # keys
+            selected = (j == i - period + 1) & (i >= period)  # (T, T)
+            per_head = (weights * selected).sum(dim=(-2, -1))  # (B, H)
+            return per_head.mean(dim=0) / selected.sum()
+    '''),
+    dedent('''
+        def induction_score(weights, period):
+            # a selector built from an identity: row period + i, column 1 + i
+            T = weights.shape[-1]
+            n = T - period
+            selector = torch.zeros(T, T, dtype=weights.dtype, device=weights.device)
+            selector[period:, 1:n + 1] = torch.eye(n, dtype=weights.dtype, device=weights.device)
+            return (weights * selector).sum(dim=(-2, -1)).mean(dim=0) / n
+    '''),
+    dedent('''
+        def induction_score(weights, period):
+            T = weights.shape[-1]
+            queries = weights[:, :, period:]  # (B, H, T - period, T)
+            keys = torch.arange(1, T - period + 1, device=weights.device)
+            one_hot = F.one_hot(keys, num_classes=T).to(weights.dtype)  # (T - period, T)
+            picked = torch.einsum("bhqk,qk->bhq", queries, one_hot)
+            return picked.mean(dim=(0, 2))
+    '''),
+    dedent('''
+        def induction_score(weights, period):
+            # index the flattened (T, T) matrix: entry (t, t - period + 1) of it sits at
+            # t * T + t - period + 1 = t * (T + 1) - period + 1
+            T = weights.shape[-1]
+            t = torch.arange(period, T, device=weights.device)
+            flat = weights.flatten(start_dim=-2)  # (B, H, T * T)
+            return flat[..., t * (T + 1) - period + 1].mean(dim=(0, -1))
+    '''),
+    dedent('''
+        def induction_score(weights, period):
+            T = weights.shape[-1]
+            rows = weights.index_select(2, torch.arange(period, T, device=weights.device))
+            block = rows.index_select(3, torch.arange(1, T - period + 1, device=weights.device))
+            return block.diagonal(dim1=-2, dim2=-1).mean(dim=(0, 2))
+    '''),
+    dedent('''
+        def induction_score(weights: torch.Tensor, period: int) -> torch.Tensor:
+            """Mean weight of queries t >= period on key t - period + 1, per head (in float64)."""
+            assert weights.dim() == 4 and weights.shape[-1] == weights.shape[-2]
+            w = weights.double()
+            # query period + i, key 1 + i: the diagonal of the lower-left corner
+            corner = w[:, :, period:, 1:]
+            score = corner.diagonal(dim1=2, dim2=3).mean(dim=-1).mean(dim=0)
+            return score.to(weights.dtype)
+    '''),
+    dedent('''
+        def induction_score(weights, period):
+            H, T = weights.shape[1], weights.shape[-1]
+            scores = []
+            for h in range(H):
+                values = [weights[:, h, t, t - period + 1] for t in range(period, T)]
+                scores.append(torch.stack(values).mean())
+            return torch.stack(scores)
+    '''),
+    dedent('''
+        def induction_score(weights, period):
+            # ones on the diagonal -(period - 1) via tril/triu, rows before `period` removed
+            T = weights.shape[-1]
+            ones = torch.ones(T, T, dtype=torch.bool, device=weights.device)
+            band = ones.tril(-(period - 1)) & ones.triu(-(period - 1))
+            band[:period] = False
+            kept = torch.where(band, weights, torch.zeros_like(weights))
+            return kept.sum(dim=(-2, -1)).mean(dim=0) / (T - period)
+    '''),
+]
+
+
 ANSWERS: dict[str, list[str]] = {
     "softmax": SOFTMAX,
     "scaled_dot_product_attention": SCALED_DOT_PRODUCT_ATTENTION,
@@ -3037,4 +3505,7 @@ ANSWERS: dict[str, list[str]] = {
     "mask_heads": MASK_HEADS,
     "head_parallel_attention": HEAD_PARALLEL_ATTENTION,
     "batched_heads": BATCHED_HEADS,
+    "pre_ln_block": PRE_LN_BLOCK,
+    "attend_with_cache": ATTEND_WITH_CACHE,
+    "induction_score": INDUCTION_SCORE,
 }

@@ -429,6 +429,48 @@ ATTACKS_09 = {
         {"parallel-check": ("policy_violation", 0, "torch.distributed")}),
 }
 
+# ---- notebook 10: a tiny GPT ------------------------------------------------------------------
+NOTEBOOK_10 = "10_tiny_gpt"
+ATTACKS_10 = {
+    "solution": Attack({}, {"mha-check": ("passed", 2, ""), "block-check": ("passed", 3, ""),
+                            "cache-check": ("passed", 3, ""),
+                            "induction-check": ("passed", 2, "")}),
+    "borrows_the_reference": Attack(
+        {"block-answer": "pre_ln_block = reference.block.pre_ln_block\n"},
+        {"mha-check": ("passed", 2, ""), "block-check": ("policy_violation", 0, "`reference`")}),
+    "post_ln_block": Attack(
+        {"block-answer": _code("""\
+            def pre_ln_block(block, x, mask):
+                x = block.ln1(x + block.attn(x, mask))
+                if block.mlp is not None:
+                    x = block.ln2(x + block.mlp(x))
+                return x
+            """)},
+        {"block-check": ("failed", 0, "post-LN")}),
+    "cache_not_read": Attack(
+        {"cache-answer": _code("""\
+            def attend_with_cache(mha, x_new, k_cache, v_cache):
+                B, _, D = x_new.shape
+                H = mha.num_heads
+                q, k, v = (p(x_new).view(B, 1, H, D // H).transpose(1, 2)
+                           for p in (mha.q_proj, mha.k_proj, mha.v_proj))
+                w = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(D // H), dim=-1)
+                out = mha.out_proj((w @ v).transpose(1, 2).reshape(B, 1, D))
+                if k_cache is not None:
+                    k, v = torch.cat([k_cache, k], dim=2), torch.cat([v_cache, v], dim=2)
+                return out, k, v
+            """)},
+        {"cache-check": ("failed", 0, "never used")}),
+    "induction_off_by_one": Attack(
+        {"induction-answer": _code("""\
+            def induction_score(weights, period):
+                T = weights.shape[-1]
+                t = torch.arange(period, T, device=weights.device)
+                return weights[:, :, t, t - period].mean(dim=(0, 2))
+            """)},
+        {"induction-check": ("failed", 0, "duplicate-token")}),
+}
+
 CORPORA = {NOTEBOOK_01: ATTACKS_01, NOTEBOOK_03: ATTACKS_03, NOTEBOOK_04: ATTACKS_04,
            NOTEBOOK_05: ATTACKS_05, NOTEBOOK_06: ATTACKS_06, NOTEBOOK_07: ATTACKS_07,
-           NOTEBOOK_08: ATTACKS_08, NOTEBOOK_09: ATTACKS_09}
+           NOTEBOOK_08: ATTACKS_08, NOTEBOOK_09: ATTACKS_09, NOTEBOOK_10: ATTACKS_10}

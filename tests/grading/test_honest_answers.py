@@ -66,6 +66,9 @@ EXERCISES: dict[str, Exercise] = {
                                         "grouped_query_attention"),
     "head_parallel_attention": Exercise("09_heads_across_processes.ipynb", "parallel-answer",
                                         "head_parallel_attention"),
+    "pre_ln_block": Exercise("10_tiny_gpt.ipynb", "block-answer", "pre_ln_block"),
+    "attend_with_cache": Exercise("10_tiny_gpt.ipynb", "cache-answer", "attend_with_cache"),
+    "induction_score": Exercise("10_tiny_gpt.ipynb", "induction-answer", "induction_score"),
 }
 # Names a multi-head answer may take from the student's other answer cells of its notebook.
 FROM_OTHER_CELLS = {"multi_head_self_attention": ("split_heads", "merge_heads")}
