@@ -16,6 +16,9 @@
     plot_pruning({"task": curve})                    # accuracy as heads are removed
     plot_kv_tradeoff(rows)                           # accuracy against the K/V cache
     plot_comm_cost(cost)                             # compute against all-reduce per size
+    plot_head_scores(analysis)                       # induction / previous-token score per head
+    plot_induction(records)                          # induction heads and ablations over seeds
+    LiveLoss(title).update(step, loss)               # a loss curve redrawn while training
 
 Each returns the Figure it drew. In a notebook, end the cell with `plt.show()`; `ax=` (where
 offered) draws into your own axes. With `pyplot=False` the figure is a bare Agg figure that
@@ -30,6 +33,8 @@ from attn_course.viz.gpu import plot_heads_timing
 from attn_course.viz.head_split import plot_head_split
 from attn_course.viz.heads_png import attention_heads_png
 from attn_course.viz.heads_sweep import plot_heads_sweep, plot_kv_tradeoff, plot_pruning
+from attn_course.viz.induction import plot_head_scores, plot_induction
+from attn_course.viz.live import LiveLoss
 from attn_course.viz.long_range import plot_copy_memory, plot_sequence_cost
 from attn_course.viz.masks import mask_heatmap
 from attn_course.viz.parallel import plot_comm_cost
@@ -37,6 +42,7 @@ from attn_course.viz.positional import plot_positional_encoding
 from attn_course.viz.scaling import plot_scaling
 
 __all__ = [
+    "LiveLoss",
     "attention_heads",
     "attention_heads_png",
     "attention_heatmap",
@@ -45,9 +51,11 @@ __all__ = [
     "plot_comm_cost",
     "plot_copy_memory",
     "plot_flash_cost",
+    "plot_head_scores",
     "plot_heads_sweep",
     "plot_head_split",
     "plot_heads_timing",
+    "plot_induction",
     "plot_kv_tradeoff",
     "plot_learning_curves",
     "plot_positional_encoding",
