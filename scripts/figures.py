@@ -6,6 +6,7 @@
 - copy_memory.png   Transformer, LSTM and CNN against the distance to recall (notebook 05, shipped)
 - flash_memory.png  naive against flash attention's memory and time against N (notebook 08,
                     measured now on this machine: its name is in the figure's title)
+- induction.png     induction heads need two layers, and ablating them (notebook 10, shipped)
 
 Each figure is drawn by `attn_course.viz` from the same data the notebooks use; a caption file
 (`captions.json`) records what each shows and where it was measured.
@@ -24,6 +25,7 @@ from attn_course import viz
 from attn_course.experiments import copy_memory as cm
 from attn_course.experiments.flash_cost import flash_cost
 from attn_course.experiments.heads_sweep import load_sweep, summarize
+from attn_course.experiments.induction import load_induction_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,6 +63,14 @@ def main() -> int:
     captions["flash_memory.png"] = (f"Notebook 08: extra memory and time of naive and flash "
                                     f"attention against N, 4 heads of 64, float32; measured on "
                                     f"{machine()}")
+
+    runs = load_induction_runs()
+    fig = viz.plot_induction(runs["records"], pyplot=False)
+    (args.out / "induction.png").write_bytes(viz.png_bytes(fig, dpi=90))
+    captions["induction.png"] = (f"Notebook 10: the best induction score per layer of 1- and "
+                                 f"2-layer attention-only models, and the loss on the repeated "
+                                 f"half with heads ablated (mean ± sd over {len(runs['seeds'])} "
+                                 f"seeds); shipped runs")
 
     (args.out / "captions.json").write_text(json.dumps(captions, indent=1) + "\n")
     for name, caption in captions.items():
