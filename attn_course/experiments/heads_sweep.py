@@ -24,7 +24,6 @@ Nothing is downloaded: the data comes from seeded generators.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Sequence
 
 import torch
@@ -34,7 +33,9 @@ from tqdm.auto import tqdm
 
 from attn_course.experiments import offsets
 from attn_course.experiments.shipped import load_results, mean_sd
+from attn_course.experiments.training import train_steps
 from attn_course.reference.gqa import GroupedQueryAttention, kv_cache_bytes
+from attn_course.reference.gqa import mask_heads as gqa_mask_heads
 
 TASKS = ("offsets", "lookup")
 SEQ_LEN = 24
@@ -104,11 +105,11 @@ class SweepModel(nn.Module):
         self.readout = nn.Linear(d_model, readouts * classes)
 
     def forward(self, tokens: torch.Tensor, head_mask: torch.Tensor | None = None,
-                return_weights: bool = False):
+                return_weights: bool = False, mask_fn: Callable = gqa_mask_heads):
         B, T = tokens.shape
         x = self.tok_emb(tokens) + self.pos_emb(torch.arange(T, device=tokens.device))
         a = self.attn(self.ln_attn(x), causal=True, head_mask=head_mask,
-                      return_weights=return_weights)
+                      return_weights=return_weights, mask_fn=mask_fn)
         a, weights = a if return_weights else (a, None)
         x = x + a  # (B, T, d_model)
         x = x + self.mlp(self.ln_mlp(x))
@@ -144,22 +145,12 @@ def train(num_heads: int, *, task: str = "offsets", d_model: int = 64,
         torch.manual_seed(seed)
         model = SweepModel(d_model, num_heads, kv_heads, check_task(task))
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     label = f"{task}: {num_heads} head{'s' * (num_heads > 1)}" + (
         f", {kv_heads} K/V" if kv_heads not in (None, num_heads) else "")
-    losses, start = [], time.perf_counter()
-    for _ in tqdm(range(steps), desc=label, disable=not progress):
-        tokens, targets = make_batch(task, batch_size, gen)
-        loss = loss_fn(model(tokens), targets)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-    seconds = (time.perf_counter() - start) / steps
-    model.eval()
-    return model, {"loss": losses, "seconds_per_step": seconds, "accuracy": accuracy(model)}
+    run = train_steps(model, lambda: make_batch(task, batch_size, gen), loss_fn, steps, lr=lr,
+                      label=label, progress=progress)
+    return model, {"loss": run.losses, "seconds_per_step": run.seconds / steps,
+                   "accuracy": accuracy(model)}
 
 
 def params(model: nn.Module) -> int:
@@ -251,33 +242,18 @@ def head_importance(model: SweepModel, *, batches: int = 8, batch_size: int = 12
                     seed: int = 99, mask_heads: MaskHeads | None = None) -> list[float]:
     """Michel et al.'s (2019) importance of each head: the mean over batches of
     |d loss / d xi_h| at xi = 1, where xi_h scales head h's output. `mask_heads` (the student's,
-    with `reference.gqa.mask_heads`'s signature) replaces the model's own while it is computed."""
+    with `reference.gqa.mask_heads`'s signature) gates the heads in place of the model's own."""
     H = model.attn.num_heads
     gen = torch.Generator().manual_seed(seed)
     total = torch.zeros(H)
-    restore = _use_mask_heads(mask_heads)
-    try:
-        for _ in range(batches):
-            xi = torch.ones(H, requires_grad=True)
-            tokens, targets = make_batch(model.task, batch_size, gen)
-            loss = loss_fn(model(tokens, head_mask=xi), targets)
-            (grad,) = torch.autograd.grad(loss, xi)
-            total += grad.abs()
-    finally:
-        restore()
+    for _ in range(batches):
+        xi = torch.ones(H, requires_grad=True)
+        tokens, targets = make_batch(model.task, batch_size, gen)
+        gate = mask_heads or gqa_mask_heads
+        loss = loss_fn(model(tokens, head_mask=xi, mask_fn=gate), targets)
+        (grad,) = torch.autograd.grad(loss, xi)
+        total += grad.abs()
     return (total / batches).tolist()
-
-
-def _use_mask_heads(fn: MaskHeads | None) -> Callable[[], None]:
-    """Make GroupedQueryAttention call `fn` in place of reference.gqa.mask_heads; returns the
-    function that puts the reference back."""
-    from attn_course.reference import gqa
-
-    if fn is None:
-        return lambda: None
-    original = gqa.mask_heads
-    gqa.mask_heads = fn
-    return lambda: setattr(gqa, "mask_heads", original)
 
 
 def pruning_curve(model: SweepModel, importance: Sequence[float], *, random_orders: int = 8,

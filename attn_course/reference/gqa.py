@@ -21,6 +21,7 @@ is its importance.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -68,8 +69,10 @@ class GroupedQueryAttention(nn.Module):
     """Causal self-attention with H query heads and G K/V heads of size d = d_model // H.
 
     q_proj: d_model -> H d, k_proj and v_proj: d_model -> G d, out_proj: H d -> d_model.
-    forward(x (B, T, d_model), causal=True, head_mask=None, return_weights=False)
-        -> (B, T, d_model), or (out, weights (B, H, T, T)); head_mask (H,) scales each head.
+    forward(x (B, T, d_model), causal=True, head_mask=None, return_weights=False,
+            mask_fn=mask_heads) -> (B, T, d_model), or (out, weights (B, H, T, T)); head_mask (H,)
+        scales each head, through mask_fn (another function with mask_heads' signature, e.g. a
+        student's).
     kv_cache(x) -> {"k": (B, G, T, d), "v": (B, G, T, d)}: what a decoder keeps.
     """
 
@@ -102,7 +105,7 @@ class GroupedQueryAttention(nn.Module):
                 "v": split_heads(self.v_proj(x), self.kv_heads)}
 
     def forward(self, x: torch.Tensor, causal: bool = True, head_mask: torch.Tensor | None = None,
-                return_weights: bool = False):
+                return_weights: bool = False, mask_fn: Callable = mask_heads):
         q = split_heads(self.q_proj(x), self.num_heads)  # (B, H, T, d)
         cache = self.kv_cache(x)  # (B, G, T, d) each
         k = cache["k"].repeat_interleave(self.num_heads // self.kv_heads, dim=1)  # (B, H, T, d)
@@ -115,5 +118,5 @@ class GroupedQueryAttention(nn.Module):
         weights = scores.softmax(-1)  # (B, H, T, T)
         heads = weights @ v  # (B, H, T, d)
         xi = torch.ones(self.num_heads, device=x.device) if head_mask is None else head_mask
-        out = mask_heads(heads, xi, self.out_proj.weight, self.out_proj.bias)  # (B, T, d_model)
+        out = mask_fn(heads, xi, self.out_proj.weight, self.out_proj.bias)  # (B, T, d_model)
         return (out, weights) if return_weights else out

@@ -59,7 +59,7 @@ def test_importance_is_zero_for_a_head_the_output_projection_ignores():
     assert curve["by_importance"][1] == pytest.approx(curve["by_importance"][0])
 
 
-def test_a_students_mask_heads_is_used_and_the_reference_put_back():
+def test_a_students_mask_heads_is_passed_down_and_nothing_global_changes():
     from attn_course.reference import gqa
 
     calls = []
@@ -71,7 +71,9 @@ def test_a_students_mask_heads_is_used_and_the_reference_put_back():
     original = gqa.mask_heads
     model, _ = hs.train(2, task="lookup", d_model=8, steps=5, progress=False)
     assert hs.head_importance(model, batches=1, batch_size=4, mask_heads=mine)
-    assert calls and gqa.mask_heads is original
+    assert calls == [(4, 2, hs.make_batch("lookup", 1, torch.Generator())[0].shape[1], 4)]
+    assert gqa.mask_heads is original
+    assert hs.head_importance(model, batches=1, batch_size=4) and len(calls) == 1
 
 
 def test_summaries_and_tables_group_runs_by_head_count():

@@ -68,3 +68,19 @@ def test_a_head_mask_of_zeros_leaves_only_the_bias_and_has_a_gradient():
     xi = torch.ones(4, requires_grad=True)
     layer(x, head_mask=xi).pow(2).sum().backward()
     assert xi.grad is not None and xi.grad.abs().min() > 0
+
+
+def test_forward_gates_the_heads_through_the_mask_function_it_is_given():
+    torch.manual_seed(0)
+    attn = GroupedQueryAttention(8, 4, 2)
+    x = torch.randn(2, 5, 8)
+    seen = []
+
+    def gate(heads, xi, w_o, b_o):
+        seen.append(xi)
+        return torch.zeros(heads.shape[0], heads.shape[2], w_o.shape[0])
+
+    xi = torch.tensor([1.0, 0.0, 1.0, 1.0])
+    assert torch.equal(attn(x, head_mask=xi, mask_fn=gate), torch.zeros(2, 5, 8))
+    assert seen[0] is xi
+    assert not torch.equal(attn(x, head_mask=xi), torch.zeros(2, 5, 8))
