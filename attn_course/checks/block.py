@@ -86,7 +86,8 @@ def block_cases(seed: int = 0, *, device: str | torch.device = "cpu") -> list[Ca
 
 
 def block_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> list[Case]:
-    """Three cases drawn from `seed`: 1-4 heads of 2-4, T 3-9, with or without an MLP."""
+    """Three cases drawn from `seed`: a batch of 3, 1-4 heads of 2-4, T 3-9, with or without an
+    MLP."""
     gen = drawing.generator(seed)
     cases = []
     for dtype, where in ((F64, "cpu"), (F32, "cpu"), (F64, device)):
@@ -97,7 +98,7 @@ def block_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> 
         name = (f"drawn: {H} heads of {d}, T={T}, {mask_kind or 'no'} mask, "
                 f"{'with' if mlp else 'without'} an MLP, {dtype_text(dtype)}"
                 + (f" on {where}" if str(where) != "cpu" else ""))
-        cases.append(_case(gen, seed, start + len(cases), name, 2, T, H * d, H, mask_kind, mlp,
+        cases.append(_case(gen, seed, start + len(cases), name, 3, T, H * d, H, mask_kind, mlp,
                            dtype, device=where))
     return cases
 

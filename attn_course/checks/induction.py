@@ -63,7 +63,8 @@ def induction_cases(seed: int = 0, *, device: str | torch.device = "cpu") -> lis
 
 
 def induction_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> list[Case]:
-    """Three cases drawn from `seed`: 1-5 heads, period 2-7, 2-3 repeats, maybe one token less."""
+    """Three cases drawn from `seed`: a batch of 4, 1-5 heads, period 2-7, 2-3 repeats, maybe
+    one token less."""
     gen = drawing.generator(seed)
     cases = []
     for dtype, where in ((F64, "cpu"), (F32, "cpu"), (F64, device)):
@@ -71,7 +72,7 @@ def induction_draw(seed: int, *, start: int, device: str | torch.device = "cpu")
         T = drawing.integer(gen, 2, 3) * period - drawing.integer(gen, 0, 1)
         name = (f"drawn: {H} heads, period {period}, T = {T}, {dtype_text(dtype)}"
                 + (f" on {where}" if str(where) != "cpu" else ""))
-        cases.append(_case(gen, seed, start + len(cases), name, 2, H, T, period, dtype,
+        cases.append(_case(gen, seed, start + len(cases), name, 4, H, T, period, dtype,
                            device=where))
     return cases
 

@@ -90,7 +90,7 @@ def cache_cases(seed: int = 0, *, device: str | torch.device = "cpu") -> list[Ca
 
 
 def cache_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> list[Case]:
-    """Three cases drawn from `seed`: 1-4 heads of 2-4, 1-9 positions cached."""
+    """Three cases drawn from `seed`: a batch of 4, 1-4 heads of 2-4, 1-9 positions cached."""
     gen = drawing.generator(seed)
     cases = []
     for dtype, where in ((F64, "cpu"), (F32, "cpu"), (F64, device)):
@@ -98,7 +98,7 @@ def cache_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> 
                    drawing.integer(gen, 1, 9))
         name = (f"drawn: {H} heads of {d}, {t} positions cached, {dtype_text(dtype)}"
                 + (f" on {where}" if str(where) != "cpu" else ""))
-        cases.append(_case(gen, seed, start + len(cases), name, 2, t, H * d, H, dtype,
+        cases.append(_case(gen, seed, start + len(cases), name, 4, t, H * d, H, dtype,
                            device=where))
     return cases
 

@@ -13,7 +13,6 @@ Batches are random windows drawn from a seeded generator; nothing is downloaded.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from importlib import resources
 
@@ -120,13 +119,11 @@ def train(steps: int = 200, *, seed: int = 0, model: TinyGPT | None = None,
     train_ids, val_ids = split(chars.encode(load_text()))
     model = model if model is not None else build_model(len(chars), seed=seed)
     gen = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
-    losses = train_steps(model, lambda: next_batch(train_ids, gen, context=model.context),
-                         lm_loss, steps, lr=lr, schedule_steps=schedule_steps,
-                         label="tiny GPT", progress=progress,
-                         on_step=on_step)
-    seconds = time.perf_counter() - start
-    return model, {"loss": losses, "val_loss": evaluate(model, val_ids), "seconds": seconds}
+    run = train_steps(model, lambda: next_batch(train_ids, gen, context=model.context), lm_loss,
+                      steps, lr=lr, schedule_steps=schedule_steps, label="tiny GPT",
+                      progress=progress, on_step=on_step)
+    return model, {"loss": run.losses, "val_loss": evaluate(model, val_ids),
+                   "seconds": run.seconds}
 
 
 def load_pretrained(*, attention: type[nn.Module] = MultiHeadSelfAttention,

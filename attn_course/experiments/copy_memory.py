@@ -26,14 +26,12 @@ Data is generated from a seed; nothing is downloaded.
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from attn_course.experiments.shipped import load_results, mean_sd
+from attn_course.experiments.training import train_steps
 from attn_course.reference.attention import causal_mask
 from attn_course.reference.mha import MultiHeadSelfAttention
 
@@ -271,27 +269,20 @@ def copy_memory(
     T = seq_len(gap)
     net = build_model(model, T, seed)
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    losses, curve_steps, curve_acc = [], [], []
-    train_seconds = 0.0
-    bar = tqdm(range(1, steps + 1), desc=f"{model}, gap {gap}", disable=not progress)
-    for step in bar:
-        start = time.perf_counter()
-        tokens, targets = make_batch(batch_size, gap, gen)
-        loss = loss_fn(net(tokens), targets)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        train_seconds += time.perf_counter() - start
-        losses.append(round(loss.item(), 4))
+    curve_steps, curve_acc = [], []
+
+    def on_step(step: int, loss: float) -> dict | None:
+        step += 1
         if step % CURVE_EVERY == 0 or step == steps:
             acc = evaluate(net, gap, n=CURVE_N, seed=CURVE_SEED)
             curve_steps.append(step)
             curve_acc.append(round(acc, 4))
-            bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{acc:.1%}")
-    net.eval()
+            return {"loss": f"{loss:.3f}", "acc": f"{acc:.1%}"}
+        return None
+
+    run = train_steps(net, lambda: make_batch(batch_size, gap, gen), loss_fn, steps, lr=lr,
+                      label=f"{model}, gap {gap}", progress=progress, on_step=on_step)
+    losses, train_seconds = [round(v, 4) for v in run.losses], run.seconds
     result = {
         "model": model,
         "gap": gap,

@@ -17,7 +17,6 @@ Everything is generated from seeds; nothing is downloaded.
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable
 
 import torch
@@ -88,11 +87,10 @@ def train(num_layers: int = 2, *, seed: int = 0, steps: int = STEPS, progress: b
     eval mode, history: 'loss' per step, 'seconds')."""
     model = build_model(num_layers, seed=seed, block_forward=block_forward)
     gen = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
-    losses = train_steps(model, lambda: next_batch(gen), lm_loss, steps, lr=LR,
-                         label=f"{num_layers} layer{'s' * (num_layers > 1)}, seed {seed}",
-                         progress=progress, on_step=on_step)
-    return model, {"loss": losses, "seconds": time.perf_counter() - start}
+    run = train_steps(model, lambda: next_batch(gen), lm_loss, steps, lr=LR,
+                      label=f"{num_layers} layer{'s' * (num_layers > 1)}, seed {seed}",
+                      progress=progress, on_step=on_step)
+    return model, {"loss": run.losses, "seconds": run.seconds}
 
 
 def _eval_tokens(period: int = PERIOD) -> torch.Tensor:

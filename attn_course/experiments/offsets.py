@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from attn_course.experiments.shipped import load_results, mean_sd
+from attn_course.experiments.training import train_steps
 from attn_course.reference.attention import causal_mask
 from attn_course.reference.head_profile import offset_profile
 from attn_course.reference.mha import MultiHeadSelfAttention, divisors
@@ -275,27 +276,27 @@ def train(
         raise ValueError(f"steps must be at least 1, got {steps}.")
     model = build_model(d_model, num_heads, seed, task).to(device)
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     history = History(d_model, num_heads, seed)
     label = f"{num_heads} head{'s' * (num_heads > 1)}, d_model={d_model}"
     label += ", colours" if task == "colours" else ""
-    bar = tqdm(range(1, steps + 1), desc=label, disable=not progress)
-    for step in bar:
+
+    def next_batch():
         tokens, targets = make_batch(batch_size, generator=gen, task=task)
-        loss = loss_fn(model(tokens.to(device)), targets.to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        return tokens.to(device), targets.to(device)
+
+    def on_step(step: int, loss: float) -> dict | None:
+        step += 1
         history.steps.append(step)
-        history.loss.append(loss.item())
+        history.loss.append(loss)
         if step % eval_every == 0 or step == steps:
             acc = evaluate(model, n=256)["token_accuracy"]
             history.eval_steps.append(step)
             history.token_accuracy.append(acc)
-            bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{acc:.1%}")
-    model.eval()
+            return {"loss": f"{loss:.3f}", "acc": f"{acc:.1%}"}
+        return None
+
+    train_steps(model, next_batch, loss_fn, steps, lr=lr, label=label, progress=progress,
+                on_step=on_step)
     history.final = evaluate(model)
     return model, history
 

@@ -40,6 +40,9 @@ REFERENCES = {
     "grouped_query_attention": reference.grouped_query_attention,
     "mask_heads": reference.mask_heads,
     "head_parallel_attention": head_parallel.head_parallel_attention,
+    "pre_ln_block": reference.pre_ln_block,
+    "attend_with_cache": reference.attend_with_cache,
+    "induction_score": reference.induction_score,
 }
 NAMES = sorted(CHECKS)
 VARIANTS = [(name, mistake.name, i) for name in NAMES for mistake in CHECKS[name].mistakes
