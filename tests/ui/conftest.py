@@ -57,10 +57,17 @@ ACTION_MS = 60_000  # clicks, key presses, page loads
 # explorer without the training runs around it.
 TQDM_DEMO = "tqdm_demo.ipynb"
 SWEEP_DEMO = "heads_sweep_demo.ipynb"
+LIVE_LOSS_DEMO = "live_loss_demo.ipynb"
 DEMOS = {
     TQDM_DEMO: ["from tqdm.auto import tqdm\n\nfor _ in tqdm(range(20), desc='steps'):\n    pass"],
     SWEEP_DEMO: ["from attn_course.widgets import HeadsSweepExplorer",
                  "HeadsSweepExplorer(task='lookup', num_heads=8)"],
+    LIVE_LOSS_DEMO: [  # notebook 10's live loss plot, on a short real run
+        "from attn_course import viz\nfrom attn_course.experiments import char_gpt\n\n"
+        "plot = viz.LiveLoss('a short run', every=10)\n"
+        "model, history = char_gpt.train(40, on_step=plot.update)\n_ = plot.finish()",
+        "_ = viz.LiveLoss('a short run')  # the same plot before any step",
+    ],
 }
 
 # The tests' own lab settings, as the Settings editor would write them.

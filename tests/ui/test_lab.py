@@ -16,7 +16,7 @@ try:
 except ImportError:  # the browser_available fixture skips the tests (fails them under CI=true)
     Page = expect = None
 
-from tests.ui.conftest import SWEEP_DEMO, TQDM_DEMO, WAIT_MS, Lab
+from tests.ui.conftest import LIVE_LOSS_DEMO, SWEEP_DEMO, TQDM_DEMO, WAIT_MS, Lab
 from tests.ui.lab_page import (
     cells,
     error_outputs,
@@ -122,6 +122,18 @@ def test_heads_sweep_explorer_follows_the_slider_and_the_task(page, lab, screens
     expect(stats).to_contain_text("16 heads of size d = 4")
     errors = error_outputs(page)
     assert not errors, "errors after using the explorer:\n" + "\n".join(errors)
+
+
+def test_live_loss_plot_is_redrawn_in_place_while_the_model_trains(page, lab):
+    run_cleanly(page, lab, LIVE_LOSS_DEMO)
+    outputs = page.locator(".jp-Notebook .jp-Cell.jp-CodeCell .jp-OutputArea")
+    training, empty = outputs.nth(0), outputs.nth(1)
+    expect(training).to_contain_text("40/40", timeout=WAIT_MS)  # the run's progress bar
+    pictures = training.locator("img")
+    expect(pictures).to_have_count(1)  # updated in place: one picture, not one per redraw
+    blank = empty.locator("img")
+    expect(blank).to_have_count(1)
+    assert png_of(pictures.first) != png_of(blank.first), "the loss curve was never drawn"
 
 
 def test_tqdm_progress_bar_renders_as_a_widget(page, lab):
