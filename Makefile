@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=300 \
          --nbval-sanitize-with tests/notebooks/sanitize.cfg
 
-.PHONY: lab instructor-lab test install lint release solutions screenshots figures clean cpu-torch \
+.PHONY: lab instructor-lab test install lint release solutions screenshots figures bench clean cpu-torch \
         wheelhouse
 
 $(BIN)/python:
@@ -59,6 +59,10 @@ screenshots: install
 
 release: install
 	$(BIN)/attn-course release
+
+# Every CPU benchmark, its output kept in benchmarks/results/ (the README's results table).
+bench: install
+	bash benchmarks/cpu_check.sh
 
 # Wheels for an offline GPU node with its own Python and torch (benchmarks/gpu_check.sh installs
 # them there): make wheelhouse PYTHON_VERSION=3.12
