@@ -42,7 +42,7 @@ lint: install
 
 test: install lint
 	$(BIN)/attn-course release --check
-	$(BIN)/python -m pytest tests solutions notebooks $(NBVAL)
+	$(BIN)/python -m pytest tests solutions notebooks $(NBVAL) --durations=25
 
 # Maintainers: after editing solutions/, refresh their outputs and the student notebooks.
 solutions: install

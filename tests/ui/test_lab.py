@@ -107,7 +107,11 @@ def test_heads_sweep_explorer_follows_the_slider_and_the_task(page, lab, screens
     expect(readout).to_have_text("8", timeout=WAIT_MS)
     expect(stats).to_contain_text("8 heads of size d = 4", timeout=WAIT_MS)
     before_src, before = plot.get_attribute("src"), png_of(plot)
+    size = page.viewport_size  # tall enough for the whole explorer in the README's picture
+    page.set_viewport_size({"width": size["width"], "height": 1600})
+    explorer.scroll_into_view_if_needed()
     explorer.screenshot(path=screenshots / "heads_sweep_explorer.png", animations="disabled")
+    page.set_viewport_size(size)
 
     heads.focus()
     heads.press("ArrowRight")  # 8 -> 16 heads

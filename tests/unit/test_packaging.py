@@ -59,3 +59,16 @@ def test_the_readme_figures_are_drawn_by_the_figures_script(tmp_path):
     for name in shown:
         assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
         assert (root / "docs" / "figures" / name).is_file(), f"run `make figures`: {name}"
+
+
+def test_the_readme_screenshots_are_saved_by_the_browser_tests():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    shown = set(re.findall(r"docs/screenshots/([\w.]+\.png)", (root / "README.md").read_text()))
+    assert {"head_explorer.png", "heads_sweep_explorer.png"} <= shown
+    ui = " ".join(p.read_text() for p in (root / "tests" / "ui").glob("test_*.py"))
+    for name in shown:
+        assert f'"{name}"' in ui, f"no browser test saves {name} (make screenshots)"
+        assert (root / "docs" / "screenshots" / name).read_bytes().startswith(b"\x89PNG")
