@@ -72,3 +72,22 @@ def test_the_readme_screenshots_are_saved_by_the_browser_tests():
     for name in shown:
         assert f'"{name}"' in ui, f"no browser test saves {name} (make screenshots)"
         assert (root / "docs" / "screenshots" / name).read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_readme_results_are_the_kept_benchmark_output():
+    """Every ratio and time in the README's measured column is in the kept output it cites."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    kept = re.search(r"\(benchmarks/results/(cpu_check-[\w-]+\.txt)\)", readme)
+    assert kept, "the README cites no kept benchmark output"
+    output = (root / "benchmarks" / "results" / kept.group(1)).read_text()
+    table = readme[readme.index("| script | measures | goal | measured"):]
+    table = table[:table.index("\n\n")]
+    rows = [row.split(" | ")[-1] for row in table.splitlines()[2:]]
+    numbers = [n for row in rows for n in re.findall(r"(\d+(?:\.\d+)?)(?:×| ms\b| s\b)", row)]
+    assert len(numbers) >= 10
+    for number in numbers:
+        assert re.search(rf"(?<![\d.]){re.escape(number)}(?![\d])", output), number
