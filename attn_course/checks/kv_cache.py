@@ -32,8 +32,8 @@ F64, F32 = torch.float64, torch.float32
 
 
 def whole_sequence_oracle(mha, x_new, k_cache, v_cache):
-    """The step with its scores written out; its `out` is the last row of the whole sequence's
-    causal attention, mha(x, causal_mask(t + 1))[:, -1:] (a unit test holds it to that)."""
+    """The step with its scores written out: the same as `reference.attend_with_cache`, whose
+    `out` is the last row of the whole sequence's causal attention (both are tested so)."""
     H = mha.num_heads
     q = split_heads(mha.q_proj(x_new), H)  # (B, H, 1, d)
     k = split_heads(mha.k_proj(x_new), H)

@@ -246,10 +246,10 @@ def head_importance(model: SweepModel, *, batches: int = 8, batch_size: int = 12
     H = model.attn.num_heads
     gen = torch.Generator().manual_seed(seed)
     total = torch.zeros(H)
+    gate = mask_heads or gqa_mask_heads
     for _ in range(batches):
         xi = torch.ones(H, requires_grad=True)
         tokens, targets = make_batch(model.task, batch_size, gen)
-        gate = mask_heads or gqa_mask_heads
         loss = loss_fn(model(tokens, head_mask=xi, mask_fn=gate), targets)
         (grad,) = torch.autograd.grad(loss, xi)
         total += grad.abs()
