@@ -33,6 +33,7 @@ __all__ = [
     "analyse",
     "build_model",
     "load_induction_runs",
+    "mean_loss_curves",
     "next_batch",
     "repeat_loss",
     "repeated_tokens",
@@ -208,3 +209,15 @@ def summarize(records: list[dict]) -> dict:
             entry["single_ablation"] = stats([best_induction_ablation(r) for r in runs])
         out[layers] = entry
     return out
+
+
+def mean_loss_curves(runs: dict) -> dict[str, tuple[list[int], list[float]]]:
+    """The shipped runs' training loss, averaged over seeds, per depth:
+    {"1 layer, mean of 5 seeds": (steps, losses), "2 layers, ...": ...} (every 10 steps)."""
+    curves = {}
+    for layers in sorted({r["num_layers"] for r in runs["records"]}):
+        losses = [r["loss"] for r in runs["records"] if r["num_layers"] == layers]
+        mean = [sum(column) / len(column) for column in zip(*losses, strict=True)]
+        label = f"{layers} layer{'s' * (layers > 1)}, mean of {len(losses)} seeds"
+        curves[label] = (list(range(1, 10 * len(mean), 10)), mean)
+    return curves

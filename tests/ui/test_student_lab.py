@@ -156,3 +156,42 @@ def test_run_all_on_the_blank_notebook_05_trains_with_progress_bars(page, lab, s
     curves = notebook_cell(page, next(c["index"] for c in notebook if c["id"] == "curves"))
     curves.scroll_into_view_if_needed()
     curves.screenshot(path=screenshots / "blank_05_learning_curves.png", animations="disabled")
+
+
+STUDENT_10 = "work/10_tiny_gpt.ipynb"
+CHECKS_10 = {"mha-check", "block-check", "cache-check", "induction-check"}
+
+
+def test_run_all_on_the_blank_notebook_10_trains_on_the_course_classes(page, lab, screenshots):
+    """The capstone with nothing written: Run All trains the GPT and the induction model on the
+    course's classes, says so, redraws both live loss plots, and only the four checks fail."""
+    open_notebook(page, lab, STUDENT_10, workspace="student-10-blank")
+    seconds = run_all(page, timeout_ms=RUN_ALL_05_MS)
+    notebook = cells(page)
+    not_run = [c["index"] for c in notebook if c["type"] == "code" and c["count"] is None]
+    assert not not_run, f"run-all stopped ({seconds:.0f} s): cells never run: {not_run}"
+    failed = errors_by_cell(page)
+    assert set(failed) == CHECKS_10, sorted(failed)
+    assert all(errors[0]["ename"] == "CheckFailed" for errors in failed.values())
+
+    def printed(cell_id: str) -> str:
+        cell = next(c for c in notebook if c["id"] == cell_id)
+        return "".join("".join(o.get("text", "")) for o in cell["outputs"])
+
+    notes = printed("assemble")
+    assert "`MultiHeadSelfAttention` is not written yet" in notes, notes[:400]
+    assert "`pre_ln_block` is not written yet" in notes, notes[:400]
+    assert "`attend_with_cache` is not written yet" in printed("cache-compare")
+    assert "max |cached - uncached logits|" in printed("cache-compare")
+    assert "`induction_score` is not written yet" in printed("scores")
+    assert not any(s in printed(c["id"]) for c in notebook for s in INTERNALS)
+
+    wait_for_widgets(page)
+    texts = page.locator(".jp-OutputArea-output .widget-html-content").all_inner_texts()
+    assert [t for t in texts if "200/200" in t] and [t for t in texts if "1000/1000" in t], texts
+    for cell_id in ("train-live", "induction-train"):  # one live plot each, redrawn in place
+        index = next(c["index"] for c in notebook if c["id"] == cell_id)
+        expect(notebook_cell(page, index).locator(".jp-OutputArea-output img")).to_have_count(1)
+    live = notebook_cell(page, next(c["index"] for c in notebook if c["id"] == "induction-train"))
+    live.scroll_into_view_if_needed()
+    live.screenshot(path=screenshots / "blank_10_induction_training.png", animations="disabled")

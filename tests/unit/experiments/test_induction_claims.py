@@ -12,6 +12,7 @@ import pytest
 
 from attn_course.experiments.induction import (
     load_induction_runs,
+    mean_loss_curves,
     previous_token_gap,
     run,
     summarize,
@@ -79,3 +80,14 @@ def test_a_shipped_run_reproduces(shipped):
     assert again["accuracy"] == pytest.approx(kept["accuracy"], abs=0.02)
     assert again["repeat_loss"] == pytest.approx(kept["repeat_loss"], abs=0.05)
     assert max(again["induction"][1]) == pytest.approx(max(kept["induction"][1]), abs=0.03)
+
+
+def test_mean_loss_curves_average_the_shipped_seeds():
+    runs = load_induction_runs()
+    curves = mean_loss_curves(runs)
+    assert list(curves) == ["1 layer, mean of 5 seeds", "2 layers, mean of 5 seeds"]
+    steps, mean = curves["2 layers, mean of 5 seeds"]
+    two = [r["loss"] for r in runs["records"] if r["num_layers"] == 2]
+    assert len(steps) == len(mean) == len(two[0]) and steps[:2] == [1, 11]
+    assert mean[-1] == pytest.approx(sum(r[-1] for r in two) / len(two))
+    assert curves["1 layer, mean of 5 seeds"][1][-1] > mean[-1] + 0.5  # the phase change
