@@ -3,11 +3,12 @@
     >>> text = load_text()                        # 0.5 MB of Shakespeare's plays (public domain)
     >>> chars = Characters(text)                  # 63 characters <-> ids
     >>> model, history = train(steps=200)         # a short live run: loss per step, val loss
-    >>> model = load_pretrained()                 # the shipped run: CONFIG, TRAIN_STEPS steps
+    >>> model, record = load_pretrained()         # the shipped run: CONFIG, TRAIN_STEPS steps
     >>> chars.decode(generate(model, chars.encode("ROMEO:")[None], 100)[0])
 
-The text is the opening half of Karpathy's Tiny Shakespeare (his char-rnn, 2015): Coriolanus,
-then the history plays, cut at a speech boundary. The last tenth is held out for validation.
+The text is the opening half of Karpathy's Tiny Shakespeare (his char-rnn, 2015), cut at a
+speech boundary: scenes of Coriolanus, Richard III, Richard II and Romeo and Juliet (public
+domain). The last tenth is held out for validation.
 Batches are random windows drawn from a seeded generator; nothing is downloaded.
 """
 
