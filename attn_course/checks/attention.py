@@ -221,7 +221,7 @@ def sdpa_draw(seed: int, *, start: int, masks: bool = True,
         name = (f"drawn: q {shape_text((*batch, T_q, d_k))}, k {shape_text((*batch, T_k, d_k))}, "
                 f"v {shape_text((*batch, T_k, d_v))} {dtype_text(dtype)}"
                 + (f", {spec['mask_name']} mask" if kind else "")
-                + (", gradients" if grad else "") + (f" on {where}" if str(where) != "cpu" else ""))
+                + (", gradients" if grad else "") + drawing.on(where))
         cases.append(_sdpa_case(g, seed, start + len(cases), name, device=torch.device(where),
                                 **spec))
     return cases

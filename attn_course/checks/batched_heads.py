@@ -65,11 +65,11 @@ def batched_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -
     """Three cases drawn from `seed`: T 8-16, 2-6 heads of 2-7, float64, float32, on `device`."""
     g = drawing.generator(seed)
     cases = []
-    for dtype, where in ((F64, "cpu"), (F32, "cpu"), (F64, device)):
+    for dtype, where in drawing.placements(device):
         B, T, D = drawing.integer(g, 1, 3), drawing.integer(g, 8, 16), drawing.integer(g, 6, 12)
         H, d = drawing.integer(g, 2, 6), drawing.integer(g, 2, 7)
         name = (f"drawn: B={B}, T={T}, D={D}, {H} heads of {d} {dtype_text(dtype)}"
-                + (f" on {where}" if str(where) != "cpu" else ""))
+                + drawing.on(where))
         cases.append(_case(g, seed, start + len(cases), name, B, T, D, H, d, dtype, device=where))
     return cases
 

@@ -90,14 +90,14 @@ def block_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> 
     MLP."""
     gen = drawing.generator(seed)
     cases = []
-    for dtype, where in ((F64, "cpu"), (F32, "cpu"), (F64, device)):
+    for dtype, where in drawing.placements(device):
         H, d, T = (drawing.integer(gen, 1, 4), drawing.integer(gen, 2, 4),
                    drawing.integer(gen, 3, 9))
         mlp = bool(drawing.integer(gen, 0, 1))
         mask_kind = drawing.pick(gen, ("causal", "band", None))
         name = (f"drawn: {H} heads of {d}, T={T}, {mask_kind or 'no'} mask, "
                 f"{'with' if mlp else 'without'} an MLP, {dtype_text(dtype)}"
-                + (f" on {where}" if str(where) != "cpu" else ""))
+                + drawing.on(where))
         cases.append(_case(gen, seed, start + len(cases), name, 3, T, H * d, H, mask_kind, mlp,
                            dtype, device=where))
     return cases

@@ -99,7 +99,7 @@ def cross_attention_draw(seed: int, *, start: int,
         D, d_k, d_v = drawing.integer(g, 9, 16), drawing.integer(g, 2, 8), drawing.integer(g, 2, 8)
         name = (f"drawn: T_q={T_q}, T_k={T_k}, d_model={D}, d_k={d_k}, d_v={d_v} "
                 f"{dtype_text(dtype)}" + (", gradients" if grad else "")
-                + (f" on {where}" if str(where) != "cpu" else ""))
+                + drawing.on(where))
         cases.append(_cross_case(g, seed, start + len(cases), name, batch=(2,), T_q=T_q,
                                  T_k=T_k, D=D, d_k=d_k, d_v=d_v, dtype=dtype,
                                  device=str(torch.device(where)), grad=grad))

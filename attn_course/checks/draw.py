@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["PUBLIC_SEED", "accelerator", "generator", "integer", "pick"]
+__all__ = ["PUBLIC_SEED", "accelerator", "generator", "integer", "on", "pick", "placements"]
 
 PUBLIC_SEED = 0  # the seed of the public test cells: no drawn cases
 
@@ -43,3 +43,14 @@ def pick(g: torch.Generator, options: Sequence[Any]) -> Any:
 def accelerator() -> str | None:
     """"cuda" when this process sees a CUDA GPU, else None (the draws stay on the CPU)."""
     return "cuda" if torch.cuda.is_available() else None
+
+
+def placements(device: str | torch.device) -> tuple[tuple[torch.dtype, str | torch.device], ...]:
+    """The (dtype, device) of a seed's three drawn cases: float64 and float32 on the CPU, and
+    float64 on `device` (the accelerator the caller names, or the CPU again)."""
+    return ((torch.float64, "cpu"), (torch.float32, "cpu"), (torch.float64, device))
+
+
+def on(where: str | torch.device) -> str:
+    """The end of a drawn case's name: " on cuda" off the CPU, nothing on it."""
+    return f" on {where}" if str(where) != "cpu" else ""

@@ -101,11 +101,11 @@ def softmax_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -
     `device`."""
     g = drawing.generator(seed)
     cases = []
-    for dtype, where in ((F64, "cpu"), (F32, "cpu"), (F64, device)):
+    for dtype, where in drawing.placements(device):
         rows, n = drawing.integer(g, 2, 5), drawing.integer(g, 17, 40)
         block = drawing.integer(g, 3, 9)
         name = (f"drawn: ({rows}, {n}) {dtype_text(dtype)}, blocks of {block}"
-                + (f" on {where}" if str(where) != "cpu" else ""))
+                + drawing.on(where))
         cases.append(_softmax_case(g, seed, start + len(cases), name, (rows, n), block, dtype,
                                    device=where))
     return cases
@@ -247,12 +247,12 @@ def flash_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> 
     float32 and on `device`."""
     g = drawing.generator(seed)
     cases = []
-    for dtype, where in ((F64, "cpu"), (F32, "cpu"), (F64, device)):
+    for dtype, where in drawing.placements(device):
         H, N = drawing.integer(g, 1, 3), drawing.integer(g, 17, 30)
         block = drawing.integer(g, 3, 7)
         causal = bool(drawing.integer(g, 0, 1))
         name = (f"drawn: (1, {H}, {N}, 8) {dtype_text(dtype)}, causal={causal}, blocks of "
-                f"{block}" + (f" on {where}" if str(where) != "cpu" else ""))
+                f"{block}" + drawing.on(where))
         cases.append(_flash_case(g, seed, start + len(cases), name, 1, H, N, N, 8, block,
                                  causal, dtype, device=where))
     return cases

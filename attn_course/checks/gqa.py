@@ -73,12 +73,12 @@ def gqa_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> li
     """Three cases drawn from `seed`: G 2-4 K/V heads in groups of 2-4, T 5-9."""
     gen = drawing.generator(seed)
     cases = []
-    for dtype, where in ((F64, "cpu"), (F32, "cpu"), (F64, device)):
+    for dtype, where in drawing.placements(device):
         G, size, T = drawing.integer(gen, 2, 4), drawing.integer(gen, 2, 4), drawing.integer(
             gen, 5, 9)
         causal = bool(drawing.integer(gen, 0, 1))
         name = (f"drawn: {G * size} query heads, {G} K/V heads, T={T} {dtype_text(dtype)}, "
-                f"causal={causal}" + (f" on {where}" if str(where) != "cpu" else ""))
+                f"causal={causal}" + drawing.on(where))
         cases.append(_case(gen, seed, start + len(cases), name, 1, G * size, G, T, T, 4, causal,
                            dtype, device=where))
     return cases

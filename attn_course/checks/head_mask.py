@@ -72,11 +72,11 @@ def mask_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> l
     """Three cases drawn from `seed`: 2-6 heads of 2-5, random xi."""
     gen = drawing.generator(seed)
     cases = []
-    for dtype, where in ((F64, "cpu"), (F32, "cpu"), (F64, device)):
+    for dtype, where in drawing.placements(device):
         H, d, T = drawing.integer(gen, 2, 6), drawing.integer(gen, 2, 5), drawing.integer(gen, 2, 6)
         xi = [float(drawing.pick(gen, (0.0, 1.0, 0.5, 2.0))) for _ in range(H)]
         name = (f"drawn: {H} heads of {d}, xi {xi} {dtype_text(dtype)}"
-                + (f" on {where}" if str(where) != "cpu" else ""))
+                + drawing.on(where))
         cases.append(_case(gen, seed, start + len(cases), name, 1, H, T, d, H * d, xi, dtype,
                            device=where))
     return cases

@@ -168,12 +168,12 @@ def parallel_draw(seed: int, *, start: int, device: str | torch.device = "cpu") 
     """Three cases drawn from `seed`: 2 or 4 ranks, 1-3 heads each of 2-5, T 3-8."""
     gen = drawing.generator(seed)
     cases = []
-    for dtype, where in ((F64, "cpu"), (F32, "cpu"), (F64, device)):
+    for dtype, where in drawing.placements(device):
         W, per, d = drawing.pick(gen, (2, 4)), drawing.integer(gen, 1, 3), drawing.integer(gen, 2,
                                                                                           5)
         T, H = drawing.integer(gen, 3, 8), W * per
         name = (f"drawn: {H} heads of {d} over {W} ranks, T={T} {dtype_text(dtype)}"
-                + (f" on {where}" if str(where) != "cpu" else ""))
+                + drawing.on(where))
         cases.append(_case(gen, seed, start + len(cases), name, 1, T, H * d, H, W, dtype,
                            device=where))
     return cases

@@ -72,11 +72,11 @@ def profile_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -
     and float64 on `device`."""
     g = drawing.generator(seed)
     cases = []
-    for dtype, where in ((F64, "cpu"), (F32, "cpu"), (F64, device)):
+    for dtype, where in drawing.placements(device):
         B, H = drawing.integer(g, 2, 4), drawing.integer(g, 2, 6)
         T, K = drawing.integer(g, 13, 20), drawing.integer(g, 2, 6)
         name = (f"drawn: ({B}, {H}, {T}, {T}), max_offset={K} {dtype_text(dtype)}"
-                + (f" on {where}" if str(where) != "cpu" else ""))
+                + drawing.on(where))
         cases.append(_profile_case(g, seed, start + len(cases), name, B, H, T, K, dtype,
                                    device=where))
     return cases

@@ -145,7 +145,7 @@ def split_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> 
     for dtype, where, grad in ((F64, "cpu", True), (F32, "cpu", False), (F64, device, False)):
         B, T, H, d = _drawn_heads(g)
         name = (f"drawn: ({B}, {T}, {H * d}), H={H} {dtype_text(dtype)}"
-                + (", gradients" if grad else "") + (f" on {where}" if str(where) != "cpu" else ""))
+                + (", gradients" if grad else "") + drawing.on(where))
         cases.append(_split_case(g, seed, start + len(cases), name, B, T, H * d, H, dtype,
                                  grad=grad, device=where))
     return cases
@@ -283,7 +283,7 @@ def merge_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> 
         B, T, H, d = _drawn_heads(g)
         name = (f"drawn: ({B}, {H}, {T}, {d}) {dtype_text(dtype)}"
                 + (" non-contiguous" if flags else "") + (", gradients" if grad else "")
-                + (f" on {where}" if str(where) != "cpu" else ""))
+                + drawing.on(where))
         cases.append(_merge_case(g, seed, start + len(cases), name, B, H, T, d, dtype, flags,
                                  grad=grad, device=where))
     return cases

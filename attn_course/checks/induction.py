@@ -67,11 +67,11 @@ def induction_draw(seed: int, *, start: int, device: str | torch.device = "cpu")
     one token less."""
     gen = drawing.generator(seed)
     cases = []
-    for dtype, where in ((F64, "cpu"), (F32, "cpu"), (F64, device)):
+    for dtype, where in drawing.placements(device):
         H, period = drawing.integer(gen, 1, 5), drawing.integer(gen, 2, 7)
         T = drawing.integer(gen, 2, 3) * period - drawing.integer(gen, 0, 1)
         name = (f"drawn: {H} heads, period {period}, T = {T}, {dtype_text(dtype)}"
-                + (f" on {where}" if str(where) != "cpu" else ""))
+                + drawing.on(where))
         cases.append(_case(gen, seed, start + len(cases), name, 4, H, T, period, dtype,
                            device=where))
     return cases

@@ -93,11 +93,11 @@ def cache_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> 
     """Three cases drawn from `seed`: a batch of 4, 1-4 heads of 2-4, 1-9 positions cached."""
     gen = drawing.generator(seed)
     cases = []
-    for dtype, where in ((F64, "cpu"), (F32, "cpu"), (F64, device)):
+    for dtype, where in drawing.placements(device):
         H, d, t = (drawing.integer(gen, 1, 4), drawing.integer(gen, 2, 4),
                    drawing.integer(gen, 1, 9))
         name = (f"drawn: {H} heads of {d}, {t} positions cached, {dtype_text(dtype)}"
-                + (f" on {where}" if str(where) != "cpu" else ""))
+                + drawing.on(where))
         cases.append(_case(gen, seed, start + len(cases), name, 4, t, H * d, H, dtype,
                            device=where))
     return cases

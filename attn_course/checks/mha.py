@@ -254,7 +254,7 @@ def mha_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -> li
         name = (f"drawn: d_model={H * d}, H={H}, T={T} {dtype_text(dtype)}"
                 + ("" if bias else ", bias=False") + (f", {kind.replace('_', '-')} mask"
                                                        if kind else "")
-                + (", gradients" if grad else "") + (f" on {where}" if where != "cpu" else ""))
+                + (", gradients" if grad else "") + drawing.on(where))
         cases.append(_mha_case(g, seed, start + len(cases), name, D=H * d, H=H, B=B, T=T,
                                dtype=dtype, bias=bias, mask=mask, mask_text=mask_text,
                                flags=(kind,) if kind else (), grad=grad, device=where))

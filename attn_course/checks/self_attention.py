@@ -153,7 +153,7 @@ def self_attention_draw(seed: int, *, start: int,
         name = (f"drawn: d_model={D}, d_k={d_k}" + (f", d_v={d_v}" if d_v else "")
                 + f", T={T} {dtype_text(dtype)}" + (", bias=True" if bias else "")
                 + (f", {kind} mask" if kind else "") + (", gradients" if grad else "")
-                + (f" on {where}" if where != "cpu" else ""))
+                + drawing.on(where))
         cases.append(_sa_case(g, seed, start + len(cases), name, D=D, d_k=d_k, d_v=d_v,
                               B=drawing.integer(g, 2, 3), T=T, dtype=dtype, bias=bias,
                               mask_kind=kind, grad=grad, device=where))

@@ -96,7 +96,7 @@ def softmax_draw(seed: int, *, start: int, device: str | torch.device = "cpu") -
         name = (f"drawn: {'dim=' + str(dim) + ' on ' if dim is not None else ''}"
                 f"{shape_text(shape)} {dtype_text(dtype)}"
                 + (f", values ≈{offset:+g}" if offset else "")
-                + (f" on {where}" if str(where) != "cpu" else ""))
+                + drawing.on(where))
         cases.append(_softmax_case(g, seed, start + len(cases), name, tuple(shape), dtype, dim,
                                    offset, tuple(sorted(flags)), device=where))
     return cases
