@@ -108,6 +108,21 @@ def cells(page: Page) -> list[dict]:
     return page.evaluate(CELLS_JS)
 
 
+def run_every_cell(page: Page, timeout_ms: int = WAIT_MS) -> list[dict]:
+    """`run_all`, then the notebook's cells, having checked that Run All reached every code
+    cell (it fails naming those it never ran)."""
+    seconds = run_all(page, timeout_ms=timeout_ms)
+    notebook = cells(page)
+    not_run = [c["index"] for c in notebook if c["type"] == "code" and c["count"] is None]
+    assert not not_run, f"run-all stopped ({seconds:.0f} s): cells never run: {not_run}"
+    return notebook
+
+
+def printed(cell: dict) -> str:
+    """The text a cell (from `cells`) printed, its streams joined."""
+    return "".join("".join(o.get("text", "")) for o in cell["outputs"])
+
+
 def wait_kernel_idle(page: Page) -> None:
     """Wait until the notebook's kernel is connected and idle."""
     page.wait_for_timeout(50)  # let a just-sent message turn the kernel busy first

@@ -20,9 +20,10 @@ from tests.ui.lab_page import (
     cells,
     notebook_cell,
     open_notebook,
+    printed,
     restart_kernel,
-    run_all,
     run_at,
+    run_every_cell,
     wait_for_widgets,
 )
 
@@ -82,10 +83,7 @@ def test_the_students_lab_has_no_instructor_interface_and_no_news_popup(page, la
 
 def test_run_all_on_the_blank_notebook_04_reaches_the_explorer(page, lab, screenshots):
     open_notebook(page, lab, STUDENT_04, workspace="student-04-blank")
-    seconds = run_all(page)
-    notebook = cells(page)
-    not_run = [c["index"] for c in notebook if c["type"] == "code" and c["count"] is None]
-    assert not not_run, f"run-all stopped ({seconds:.0f} s): cells never run: {not_run}"
+    notebook = run_every_cell(page)
 
     # Only the checks fail, each with its verdict and nothing of the package.
     checks = {c["id"] for c in notebook if c["id"] and c["id"].endswith("-check")}
@@ -129,10 +127,7 @@ def test_run_all_on_the_blank_notebook_05_trains_with_progress_bars(page, lab, s
     """Notebook 05 trains models live: Run All on the blank copy shows every progress bar
     finished, every figure, and only the exercise's check failing."""
     open_notebook(page, lab, STUDENT_05, workspace="student-05-blank")
-    seconds = run_all(page, timeout_ms=RUN_ALL_05_MS)
-    notebook = cells(page)
-    not_run = [c["index"] for c in notebook if c["type"] == "code" and c["count"] is None]
-    assert not not_run, f"run-all stopped ({seconds:.0f} s): cells never run: {not_run}"
+    notebook = run_every_cell(page, timeout_ms=RUN_ALL_05_MS)
     failed = errors_by_cell(page)
     assert set(failed) == {"profile-check"}, sorted(failed)
     assert failed["profile-check"][0]["ename"] == "CheckFailed"
@@ -148,7 +143,7 @@ def test_run_all_on_the_blank_notebook_05_trains_with_progress_bars(page, lab, s
 
     # the demo after the failed check fell back to the reference, and said so
     demo = next(c for c in notebook if c["id"] == "profile-demo")
-    shown = "".join("".join(o.get("text", "")) for o in demo["outputs"])
+    shown = printed(demo)
     assert "reference" in shown and "head 3:" in shown, shown[:500]
 
     figures = page.locator(".jp-OutputArea-output img")
@@ -166,25 +161,19 @@ def test_run_all_on_the_blank_notebook_10_trains_on_the_course_classes(page, lab
     """The capstone with nothing written: Run All trains the GPT and the induction model on the
     course's classes, says so, redraws both live loss plots, and only the four checks fail."""
     open_notebook(page, lab, STUDENT_10, workspace="student-10-blank")
-    seconds = run_all(page, timeout_ms=RUN_ALL_05_MS)
-    notebook = cells(page)
-    not_run = [c["index"] for c in notebook if c["type"] == "code" and c["count"] is None]
-    assert not not_run, f"run-all stopped ({seconds:.0f} s): cells never run: {not_run}"
+    notebook = run_every_cell(page, timeout_ms=RUN_ALL_05_MS)
     failed = errors_by_cell(page)
     assert set(failed) == CHECKS_10, sorted(failed)
     assert all(errors[0]["ename"] == "CheckFailed" for errors in failed.values())
 
-    def printed(cell_id: str) -> str:
-        cell = next(c for c in notebook if c["id"] == cell_id)
-        return "".join("".join(o.get("text", "")) for o in cell["outputs"])
-
-    notes = printed("assemble")
+    shown = {c["id"]: printed(c) for c in notebook if c["id"]}
+    notes = shown["assemble"]
     assert "`MultiHeadSelfAttention` is not written yet" in notes, notes[:400]
     assert "`pre_ln_block` is not written yet" in notes, notes[:400]
-    assert "`attend_with_cache` is not written yet" in printed("cache-compare")
-    assert "max |cached - uncached logits|" in printed("cache-compare")
-    assert "`induction_score` is not written yet" in printed("scores")
-    assert not any(s in printed(c["id"]) for c in notebook for s in INTERNALS)
+    assert "`attend_with_cache` is not written yet" in shown["cache-compare"]
+    assert "max |cached - uncached logits|" in shown["cache-compare"]
+    assert "`induction_score` is not written yet" in shown["scores"]
+    assert not any(s in printed(c) for c in notebook for s in INTERNALS)
 
     wait_for_widgets(page)
     texts = page.locator(".jp-OutputArea-output .widget-html-content").all_inner_texts()
