@@ -5,9 +5,6 @@ The text, the summary and the model answers of solutions/05_why_several_heads.ip
 copy_memory_seeds.json). Each number quoted is recomputed here from the shipped files.
 """
 
-from pathlib import Path
-
-import nbformat
 import pytest
 
 from attn_course.experiments import copy_memory as cm
@@ -18,14 +15,12 @@ from attn_course.experiments.offsets import (
     select,
 )
 from attn_course.experiments.shipped import mean_sd
-
-NOTEBOOK = Path(__file__).resolve().parents[3] / "solutions" / "05_why_several_heads.ipynb"
+from tests.unit.experiments.notebook_text import notebook_text
 
 
 @pytest.fixture(scope="module")
 def text():
-    cells = nbformat.read(NOTEBOOK, as_version=4).cells
-    return " ".join(" ".join(c.source for c in cells).split())  # one space between words
+    return notebook_text("05_why_several_heads.ipynb", code=True)
 
 
 @pytest.fixture(scope="module")

@@ -5,21 +5,15 @@ solutions/07_choosing_the_number_of_heads.ipynb state is recomputed here from
 attn_course/data/heads_sweep.json.
 """
 
-from pathlib import Path
-
-import nbformat
 import pytest
 
 from attn_course.experiments.heads_sweep import load_sweep, summarize
-
-NOTEBOOK = (Path(__file__).resolve().parents[3] / "solutions"
-            / "07_choosing_the_number_of_heads.ipynb")
+from tests.unit.experiments.notebook_text import notebook_text
 
 
 @pytest.fixture(scope="module")
 def text():
-    cells = nbformat.read(NOTEBOOK, as_version=4).cells
-    return " ".join(" ".join(c.source for c in cells if c.cell_type == "markdown").split())
+    return notebook_text("07_choosing_the_number_of_heads.ipynb")
 
 
 @pytest.fixture(scope="module")

@@ -5,23 +5,18 @@ training, what its heads do on repeated random letters) and about the shipped in
 recomputed here.
 """
 
-from pathlib import Path
-
-import nbformat
 import pytest
 import torch
 import torch.nn.functional as F
 
 from attn_course.experiments import char_gpt, induction
 from attn_course.reference import induction_score, previous_token_score
-
-NOTEBOOK = Path(__file__).resolve().parents[3] / "solutions" / "10_tiny_gpt.ipynb"
+from tests.unit.experiments.notebook_text import notebook_text
 
 
 @pytest.fixture(scope="module")
 def text():
-    cells = nbformat.read(NOTEBOOK, as_version=4).cells
-    return " ".join(" ".join(c.source for c in cells if c.cell_type == "markdown").split())
+    return notebook_text("10_tiny_gpt.ipynb")
 
 
 @pytest.fixture(scope="module")
