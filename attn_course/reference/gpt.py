@@ -84,18 +84,24 @@ def _block_step(block: nn.Module, x: torch.Tensor, cache: tuple, step: Callable)
     return x, (k, v)
 
 
+def _position_logits(model: TinyGPT, ids: torch.Tensor, position: int, caches: list,
+                     step: Callable) -> torch.Tensor:
+    """The next-token logits (B, 1, V) at `position` for ids (B, 1), every layer's cache in
+    `caches` extended by it."""
+    x = model.embed(ids, start=position)  # (B, 1, D)
+    for layer, block in enumerate(model.blocks):
+        x, caches[layer] = _block_step(block, x, caches[layer], step)
+    return model.head(model.ln_f(x))  # (B, 1, V)
+
+
 @torch.no_grad()
 def logits_with_cache(model: TinyGPT, idx: torch.Tensor, step: Callable = attend_with_cache
                       ) -> torch.Tensor:
     """model(idx)'s logits (B, T, V), computed one position at a time with a K/V cache per
     layer: `step(mha, x_new, k_cache, v_cache) -> (out, k_cache, v_cache)`."""
     caches = [(None, None)] * model.num_layers
-    logits = []
-    for t in range(idx.shape[1]):
-        x = model.embed(idx[:, t:t + 1], start=t)  # (B, 1, D)
-        for layer, block in enumerate(model.blocks):
-            x, caches[layer] = _block_step(block, x, caches[layer], step)
-        logits.append(model.head(model.ln_f(x)))  # (B, 1, V)
+    logits = [_position_logits(model, idx[:, t:t + 1], t, caches, step)
+              for t in range(idx.shape[1])]
     return torch.cat(logits, dim=1)  # (B, T, V)
 
 
@@ -129,15 +135,12 @@ def generate(model: TinyGPT, idx: torch.Tensor, new_tokens: int, *, step: Callab
             idx = torch.cat([idx, _sample(logits, temperature, top_k, generator)], dim=1)
     else:
         caches = [(None, None)] * model.num_layers
-        next_ids, position = idx, 0
-        for _ in range(new_tokens):
-            for t in range(next_ids.shape[1]):  # the prompt first, then each new token
-                x = model.embed(next_ids[:, t:t + 1], start=position)
-                for layer, block in enumerate(model.blocks):
-                    x, caches[layer] = _block_step(block, x, caches[layer], step)
-                position += 1
-            next_ids = _sample(model.head(model.ln_f(x))[:, -1], temperature, top_k, generator)
-            idx = torch.cat([idx, next_ids], dim=1)
+        for t in range(idx.shape[1] - 1):  # the prompt but its last token: into the caches
+            _position_logits(model, idx[:, t:t + 1], t, caches, step)
+        for _ in range(new_tokens):  # then each newest token: one position per layer
+            t = idx.shape[1] - 1
+            logits = _position_logits(model, idx[:, t:], t, caches, step)[:, -1]  # (B, V)
+            idx = torch.cat([idx, _sample(logits, temperature, top_k, generator)], dim=1)
     model.train(was_training)
     return idx
 
