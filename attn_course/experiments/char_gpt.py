@@ -116,8 +116,9 @@ def train(steps: int = 200, *, seed: int = 0, model: TinyGPT | None = None,
     """Train a fresh model (or `model`) on the training text for `steps` steps (of a one-cycle
     schedule over `schedule_steps`, default `steps`). Returns (model in eval mode, history:
     'loss' per step, 'val_loss' after training, 'seconds')."""
-    chars = Characters(load_text())
-    train_ids, val_ids = split(chars.encode(load_text()))
+    text = load_text()
+    chars = Characters(text)
+    train_ids, val_ids = split(chars.encode(text))
     model = model if model is not None else build_model(len(chars), seed=seed)
     gen = torch.Generator().manual_seed(seed)
     run = train_steps(model, lambda: next_batch(train_ids, gen, context=model.context), lm_loss,
