@@ -109,16 +109,17 @@ def repeat_loss(model: TinyGPT, tokens: torch.Tensor | None = None,
 
 
 @torch.no_grad()
-def analyse(model: TinyGPT, period: int = PERIOD) -> dict:
-    """Per head (lists [layer][head]): induction and previous-token scores, and the loss change
-    on the repeat when that head alone is ablated; the repeat's accuracy and loss; and the loss
-    when every induction head is ablated at once against the mean over all sets of as many heads
-    ('group_ablation')."""
+def analyse(model: TinyGPT, period: int = PERIOD, *,
+            score: Callable[[torch.Tensor, int], torch.Tensor] = induction_score) -> dict:
+    """Per head (lists [layer][head]): induction scores (by `score`, e.g. a student's
+    induction_score) and previous-token scores, and the loss change on the repeat when that head
+    alone is ablated; the repeat's accuracy and loss; and the loss when every induction head is
+    ablated at once against the mean over all sets of as many heads ('group_ablation')."""
     tokens = _eval_tokens(period)
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
     logits = model(inputs)
     accuracy = (logits[:, period:].argmax(-1) == targets[:, period:]).float().mean().item()
-    base = repeat_loss(model, tokens, period)
+    base = lm_loss(logits[:, period:], targets[:, period:]).item()  # = repeat_loss(model)
     maps = model.attention_maps(inputs)
     heads = [(layer, head) for layer in range(model.num_layers) for head in range(model.num_heads)]
 
@@ -127,7 +128,7 @@ def analyse(model: TinyGPT, period: int = PERIOD) -> dict:
             return repeat_loss(model, tokens, period)
 
     single = {lh: ablated([lh]) - base for lh in heads}
-    induction = [induction_score(w, period).tolist() for w in maps]
+    induction = [score(w, period).tolist() for w in maps]
     found = [(lay, h) for lay, h in heads if induction[lay][h] >= INDUCTION_HEAD]
     group = None
     if found:

@@ -9,6 +9,7 @@ the shipped results did not use: FRESH_SEEDS by default, or ATTN_COURSE_CLAIM_SE
 import os
 
 import pytest
+import torch
 
 from attn_course.experiments.induction import (
     load_induction_runs,
@@ -91,3 +92,21 @@ def test_mean_loss_curves_average_the_shipped_seeds():
     assert len(steps) == len(mean) == len(two[0]) and steps[:2] == [1, 11]
     assert mean[-1] == pytest.approx(sum(r[-1] for r in two) / len(two))
     assert curves["1 layer, mean of 5 seeds"][1][-1] > mean[-1] + 0.5  # the phase change
+
+
+def test_analyse_scores_with_the_function_it_is_given():
+    """A student's induction_score decides the scores and which heads count as induction heads."""
+    from attn_course.experiments.induction import analyse, build_model, repeat_loss
+
+    model = build_model(2, seed=0).eval()
+    calls = []
+
+    def everything(weights, period):
+        calls.append(period)
+        return torch.ones(weights.shape[1])
+
+    result = analyse(model, score=everything)
+    assert calls == [12, 12] and result["induction"] == [[1.0] * 4, [1.0] * 4]
+    assert len(result["group_ablation"]["heads"]) == 8
+    assert result["repeat_loss"] == pytest.approx(repeat_loss(model))
+    assert analyse(model, score=lambda w, p: torch.zeros(w.shape[1]))["group_ablation"] is None
